@@ -1,0 +1,24 @@
+# Sourced by the build and test scripts: defines `wasm_cargo`, which runs
+# cargo for wasm32 by the route scripts/setup.sh chose, with simd128 on or off.
+[ -f target/toolchain.env ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
+. target/toolchain.env
+
+# wasm_cargo simd|scalar <cargo args…>
+wasm_cargo() {
+  local flavour=$1; shift
+  local flags="-C target-feature=-simd128"
+  [ "$flavour" = simd ] && flags="-C target-feature=+simd128"
+  if [ "$MTFUSE_WASM_ROUTE" = debian ]; then
+    PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 RUSTFLAGS="$flags" \
+      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld \
+      CARGO_TARGET_DIR="target/wasm-$flavour-debian" \
+      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+      cargo "$@" --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
+  else
+    RUSTFLAGS="$flags" CARGO_TARGET_DIR="target/wasm-$flavour" \
+      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+      cargo "$@" --target wasm32-unknown-unknown
+  fi
+}
+
+wasm_target_dir() { if [ "$MTFUSE_WASM_ROUTE" = debian ]; then echo "target/wasm-$1-debian"; else echo "target/wasm-$1"; fi; }

@@ -1,0 +1,287 @@
+//! Weight blobs: safetensors files with an mtfuse metadata block.
+//!
+//! `__metadata__` holds four string keys:
+//! - `format` = `"mtfuse"` and `format_version` = `"1"`;
+//! - `checksum` = `"crc32:xxxxxxxx"` over the data section (all bytes after the header);
+//! - `mtfuse` = the JSON of [`BlobMeta`].
+//!
+//! Tensors are little-endian F32. Dense weights are `[inputs, outputs]`
+//! (`actor.{i}.weight`, `actor.{i}.bias`); a static policy stores its
+//! normalised action as `static.action`.
+
+use std::collections::HashMap;
+
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::error::BlobError;
+use crate::fusion::ActionSpace;
+use crate::nn::{Actor, Dense};
+use crate::schema::{Feature, PolicyKind, Schema};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything about a policy that is not a tensor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BlobMeta {
+    pub kind: PolicyKind,
+    pub objectives: Vec<String>,
+    pub features: Vec<Feature>,
+    /// Lower end of each real action dimension `(p_1..p_k, b_1..b_k)`.
+    pub action_low: Vec<f32>,
+    /// Upper end of each real action dimension.
+    pub action_high: Vec<f32>,
+    /// The behaviour policy's normalised action, the centre of the exploration box.
+    pub baseline_action: Vec<f32>,
+    /// Hidden widths of the actor (empty for static).
+    #[serde(default)]
+    pub hidden: Vec<usize>,
+    /// Training configuration, kept for provenance.
+    #[serde(default)]
+    pub config: serde_json::Value,
+    /// Training summary (metrics, timings), kept for provenance.
+    #[serde(default)]
+    pub summary: serde_json::Value,
+}
+
+/// The learned part of a policy.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PolicyWeights {
+    /// Normalised action shared by all requests.
+    Static(Vec<f32>),
+    Actor(Actor),
+}
+
+/// A fully validated blob.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Blob {
+    pub meta: BlobMeta,
+    pub schema: Schema,
+    pub actions: ActionSpace,
+    pub weights: PolicyWeights,
+}
+
+/// CRC-32 (IEEE 802.3, as zlib's `crc32`), so any tool can verify a blob.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    const fn table() -> [u32; 256] {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut j = 0;
+            while j < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                j += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    }
+    static TABLE: [u32; 256] = table();
+    let mut c = !0u32;
+    for &b in bytes {
+        c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// Tensor names and shapes a blob with this metadata must hold.
+fn expected_tensors(meta: &BlobMeta, schema: &Schema) -> Vec<(String, Vec<usize>)> {
+    let k = schema.k();
+    match meta.kind {
+        PolicyKind::Static => vec![("static.action".into(), vec![2 * k])],
+        PolicyKind::UserLevel | PolicyKind::Enhanced => {
+            let mut widths = vec![schema.input_width()];
+            widths.extend(&meta.hidden);
+            widths.push(2 * k);
+            let mut out = Vec::new();
+            for (i, w) in widths.windows(2).enumerate() {
+                out.push((format!("actor.{i}.weight"), vec![w[0], w[1]]));
+                out.push((format!("actor.{i}.bias"), vec![w[1]]));
+            }
+            out
+        }
+    }
+}
+
+/// Where the data section should end, read from the raw header so that a
+/// truncated file gets a precise message rather than a generic parse error.
+fn described_len(bytes: &[u8]) -> Result<(usize, usize), BlobError> {
+    if bytes.len() < 8 {
+        return Err(BlobError::Truncated { got: bytes.len(), need: 8 });
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    if n > 100_000_000 {
+        return Err(BlobError::NotSafetensors(format!("header length {n} is implausible")));
+    }
+    let header_end = 8 + n;
+    if bytes.len() < header_end {
+        return Err(BlobError::Truncated { got: bytes.len(), need: header_end });
+    }
+    let header: HashMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..header_end])
+        .map_err(|e| BlobError::NotSafetensors(format!("header is not JSON: {e}")))?;
+    let mut end = 0usize;
+    for (name, info) in &header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let stop = info.get("data_offsets").and_then(|o| o.get(1)).and_then(|v| v.as_u64());
+        match stop {
+            Some(s) => end = end.max(s as usize),
+            None => return Err(BlobError::NotSafetensors(format!("tensor \"{name}\" has no data_offsets"))),
+        }
+    }
+    Ok((header_end, header_end + end))
+}
+
+impl Blob {
+    /// Parses and validates a blob. Never panics on any input.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Blob, BlobError> {
+        let (header_end, need) = described_len(bytes)?;
+        if bytes.len() < need {
+            return Err(BlobError::Truncated { got: bytes.len(), need });
+        }
+        if bytes.len() > need {
+            return Err(BlobError::TrailingBytes { extra: bytes.len() - need });
+        }
+        let st = SafeTensors::deserialize(bytes).map_err(|e| match e {
+            SafeTensorError::MetadataIncompleteBuffer => BlobError::Truncated { got: bytes.len(), need },
+            other => BlobError::NotSafetensors(other.to_string()),
+        })?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| BlobError::NotSafetensors(e.to_string()))?;
+        let md = header.metadata().clone().unwrap_or_default();
+        let get = |key: &'static str| md.get(key).ok_or(BlobError::MissingMetadata(key));
+        if get("format")? != "mtfuse" {
+            return Err(BlobError::BadMetadata(format!("format is \"{}\", expected \"mtfuse\"", md["format"])));
+        }
+        let version = get("format_version")?;
+        if version.parse::<u32>() != Ok(FORMAT_VERSION) {
+            return Err(BlobError::UnknownVersion { found: version.clone(), supported: FORMAT_VERSION });
+        }
+        let expected = get("checksum")?;
+        let actual = crc32(&bytes[header_end..]);
+        if *expected != format!("crc32:{actual:08x}") {
+            return Err(BlobError::BadChecksum { expected: expected.clone(), actual });
+        }
+        let meta: BlobMeta = serde_json::from_str(get("mtfuse")?).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
+        let schema = Schema::new(meta.kind, meta.objectives.clone(), meta.features.clone())?;
+        let actions = check_actions(&meta, &schema)?;
+
+        let mut tensors = HashMap::new();
+        for (name, shape) in expected_tensors(&meta, &schema) {
+            let view = st.tensor(&name).map_err(|_| BlobError::MissingTensor(name.clone()))?;
+            if view.dtype() != Dtype::F32 {
+                return Err(BlobError::WrongDtype { name, got: format!("{:?}", view.dtype()) });
+            }
+            if view.shape() != shape.as_slice() {
+                return Err(BlobError::ShapeMismatch { name, got: view.shape().to_vec(), want: shape });
+            }
+            let data: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+            if let Some(index) = data.iter().position(|v| !v.is_finite()) {
+                return Err(BlobError::NonFinite { name, index });
+            }
+            tensors.insert(name, (shape, data));
+        }
+        let weights = match meta.kind {
+            PolicyKind::Static => PolicyWeights::Static(tensors.remove("static.action").expect("checked above").1),
+            PolicyKind::UserLevel | PolicyKind::Enhanced => {
+                let mut layers = Vec::new();
+                for i in 0..=meta.hidden.len() {
+                    let (shape, w) = tensors.remove(&format!("actor.{i}.weight")).expect("checked above");
+                    let (_, b) = tensors.remove(&format!("actor.{i}.bias")).expect("checked above");
+                    let w = ndarray::Array2::from_shape_vec((shape[0], shape[1]), w).expect("shape checked");
+                    layers.push(Dense::new(w, ndarray::Array1::from(b)));
+                }
+                let shared_inputs = if meta.kind == PolicyKind::Enhanced { schema.shared_width() } else { 0 };
+                PolicyWeights::Actor(Actor { layers, shared_inputs })
+            }
+        };
+        Ok(Blob { meta, schema, actions, weights })
+    }
+
+    /// Serialises to safetensors bytes. Fails only on inconsistent shapes.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn to_bytes(meta: &BlobMeta, weights: &PolicyWeights) -> Result<Vec<u8>, BlobError> {
+        let schema = Schema::new(meta.kind, meta.objectives.clone(), meta.features.clone())?;
+        check_actions(meta, &schema)?;
+        let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        match weights {
+            PolicyWeights::Static(a) => named.push(("static.action".into(), vec![a.len()], bytes(a))),
+            PolicyWeights::Actor(actor) => {
+                for (i, l) in actor.layers.iter().enumerate() {
+                    let w = l.w.as_standard_layout();
+                    named.push((format!("actor.{i}.weight"), vec![l.inputs(), l.outputs()], bytes(w.as_slice().expect("standard layout"))));
+                    named.push((format!("actor.{i}.bias"), vec![l.outputs()], bytes(l.b.as_slice().expect("contiguous"))));
+                }
+            }
+        }
+        let want = expected_tensors(meta, &schema);
+        let got: Vec<(String, Vec<usize>)> = named.iter().map(|(n, s, _)| (n.clone(), s.clone())).collect();
+        if want != got {
+            return Err(BlobError::SchemaMismatch(format!("weights {got:?} do not fit metadata, which needs {want:?}")));
+        }
+        // The header is written here rather than by `safetensors::serialize`,
+        // whose metadata map has a random order: the same model must always
+        // give the same bytes. Tensors are laid out in name order.
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut header = serde_json::Map::new();
+        let mut data = Vec::new();
+        for (name, shape, bytes) in &named {
+            let start = data.len();
+            data.extend_from_slice(bytes);
+            header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
+        }
+        let meta_json = serde_json::to_string(meta).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
+        header.insert(
+            "__metadata__".into(),
+            serde_json::json!({
+                "format": "mtfuse",
+                "format_version": FORMAT_VERSION.to_string(),
+                "checksum": format!("crc32:{:08x}", crc32(&data)),
+                "mtfuse": meta_json,
+            }),
+        );
+        let mut header = serde_json::to_vec(&header).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
+        header.resize(header.len().next_multiple_of(8), b' ');
+        let mut out = Vec::with_capacity(8 + header.len() + data.len());
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&data);
+        Ok(out)
+    }
+}
+
+fn check_actions(meta: &BlobMeta, schema: &Schema) -> Result<ActionSpace, BlobError> {
+    let k = schema.k();
+    let bad = |m: String| Err(BlobError::BadMetadata(m));
+    for (name, v) in [("action_low", &meta.action_low), ("action_high", &meta.action_high), ("baseline_action", &meta.baseline_action)] {
+        if v.len() != 2 * k {
+            return bad(format!("{name} has {} values, expected {} (2 × {k} objectives)", v.len(), 2 * k));
+        }
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return bad(format!("{name}[{i}] is not finite"));
+        }
+    }
+    for d in 0..2 * k {
+        if meta.action_low[d] > meta.action_high[d] {
+            return bad(format!("action range {d} is empty: low {} > high {}", meta.action_low[d], meta.action_high[d]));
+        }
+    }
+    if meta.hidden.iter().any(|&h| h == 0 || h > 4096) {
+        return bad(format!("hidden widths {:?} must be in 1..=4096", meta.hidden));
+    }
+    Ok(ActionSpace { lo: meta.action_low.clone(), hi: meta.action_high.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_zlib() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+}

@@ -1,0 +1,47 @@
+//! Typed errors. Messages are lowercase, name the offending piece, and carry
+//! the numbers involved, so a JS `Error` or an HTTP 400 can show them as is.
+
+/// Why a weight blob could not be loaded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    #[error("weight blob is truncated: {got} bytes, its header describes {need}")]
+    Truncated { got: usize, need: usize },
+    #[error("weight blob has {extra} unexpected bytes after its tensors")]
+    TrailingBytes { extra: usize },
+    #[error("weight blob is not a safetensors file: {0}")]
+    NotSafetensors(String),
+    #[error("weight blob is not an mtfuse blob: metadata key \"{0}\" is missing")]
+    MissingMetadata(&'static str),
+    #[error("weight blob has format version {found}, this build reads version {supported}")]
+    UnknownVersion { found: String, supported: u32 },
+    #[error("weight blob is corrupt: data crc32 is {actual:08x}, metadata says {expected}")]
+    BadChecksum { expected: String, actual: u32 },
+    #[error("weight blob metadata is invalid: {0}")]
+    BadMetadata(String),
+    #[error("weight blob is missing tensor \"{0}\"")]
+    MissingTensor(String),
+    #[error("tensor \"{name}\" has shape {got:?}, expected {want:?}")]
+    ShapeMismatch { name: String, got: Vec<usize>, want: Vec<usize> },
+    #[error("tensor \"{name}\" has dtype {got}, expected F32")]
+    WrongDtype { name: String, got: String },
+    #[error("tensor \"{name}\" holds a non-finite value at index {index}")]
+    NonFinite { name: String, index: usize },
+    #[error("weight blob schema mismatch: {0}")]
+    SchemaMismatch(String),
+}
+
+/// A rank request that cannot be served. `field` is a path into the request
+/// (`items[3].scores.like`, `topK`, `scores`), so callers can point at it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct RequestError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl RequestError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> RequestError {
+        RequestError { field: field.into(), problem: problem.into() }
+    }
+}

@@ -1,0 +1,30 @@
+//! mtfuse ranks recommendation candidates with per-item fusion weights learned
+//! by Enhanced-State RL (Liu et al., 2024, arXiv 2409.11678).
+//!
+//! Use it when a multi-task model already predicts several scores per item
+//! (click, long view, like, …) and you need one order. A policy maps each
+//! (user, context, item, scores) tuple to powers and biases, and the list is
+//! sorted by `Σ_k p_k · ln(s_k + b_k)`.
+//!
+//! The inference core (`blob`, `nn`, `simd`, `fusion`, `ranker`) compiles for
+//! wasm32 and native alike. `wasm` is the JS API; training, the simulator fit
+//! and evaluation are native-only.
+
+pub mod blob;
+pub mod error;
+pub mod fusion;
+pub mod nn;
+pub mod ranker;
+pub mod schema;
+pub mod simd;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use blob::{Blob, BlobMeta, PolicyWeights};
+pub use error::{BlobError, RequestError};
+pub use ranker::{Columns, RankRequest, RankedItem, Ranker, Ranking};
+pub use schema::{Feature, FeatureGroup, PolicyKind, Schema};
+
+/// Crate version, shown by the CLI and the demo page.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,395 @@
+//! Ranking: request validation, state assembly, actor, fusion, top-k.
+//!
+//! Two entry points share one pipeline. The columnar one takes flat `f32`
+//! buffers in schema order and is what hot paths use; the object one takes
+//! features and scores by name, checks them against the schema, fills the
+//! columns, and calls the columnar one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::blob::{Blob, PolicyWeights};
+use crate::error::{BlobError, RequestError};
+use crate::fusion::{fuse, top_k};
+use crate::nn::ActorScratch;
+use crate::schema::{FeatureGroup, PolicyKind, Schema};
+
+/// Upper bound on candidates per request; keeps scratch memory bounded.
+pub const MAX_ITEMS: usize = 100_000;
+
+/// One request in flat buffers, in the blob schema's feature order.
+#[derive(Clone, Copy, Debug)]
+pub struct Columns<'a> {
+    /// Raw user features, one per schema user feature.
+    pub user: &'a [f32],
+    /// Raw context features.
+    pub context: &'a [f32],
+    /// Raw item features, `n × item_features`, row-major.
+    pub items: &'a [f32],
+    /// MTL scores, `n × objectives`, row-major.
+    pub scores: &'a [f32],
+}
+
+/// Deserialises a request from any serde source (JSON text, a JS object),
+/// reporting the path of the first bad field: `items[2].scores.click: invalid type…`.
+pub fn request_from<'de, D: serde::Deserializer<'de>>(de: D) -> Result<RankRequest, RequestError> {
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "request".to_string() } else { path };
+        RequestError::new(field, e.into_inner().to_string())
+    })
+}
+
+/// An item id as the caller sent it, returned unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ItemId {
+    Int(i64),
+    Num(f64),
+    Str(String),
+}
+
+/// A rank request with features and scores by name.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RankRequest {
+    #[serde(default)]
+    pub user: BTreeMap<String, Option<f64>>,
+    #[serde(default)]
+    pub context: BTreeMap<String, Option<f64>>,
+    pub items: Vec<RankItem>,
+    /// How many items to return; all when absent.
+    #[serde(default)]
+    pub top_k: Option<i64>,
+    /// Include each returned item's real action (powers and biases).
+    #[serde(default)]
+    pub with_actions: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankItem {
+    pub id: ItemId,
+    pub scores: BTreeMap<String, Option<f64>>,
+    #[serde(default)]
+    pub features: BTreeMap<String, Option<f64>>,
+}
+
+/// A fusion action in real units.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Action {
+    pub powers: Vec<f32>,
+    pub biases: Vec<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RankedItem {
+    pub id: ItemId,
+    pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+}
+
+/// The result of a columnar rank, borrowed from the ranker's buffers.
+#[derive(Debug)]
+pub struct Ranking<'a> {
+    /// Indices into the request's items, best first.
+    pub order: &'a [u32],
+    /// Fused score of each item in `order`.
+    pub scores: &'a [f32],
+    actions: &'a [f32],
+    per_item: bool,
+    width: usize,
+}
+
+impl Ranking<'_> {
+    /// Real action `(p_1..p_k, b_1..b_k)` used for request item `item`.
+    pub fn action(&self, item: usize) -> &[f32] {
+        let at = if self.per_item { item * self.width } else { 0 };
+        &self.actions[at..at + self.width]
+    }
+}
+
+/// Buffers the object API lays named values into, in schema order.
+#[derive(Default, Debug)]
+struct NamedInputs {
+    user: Vec<f32>,
+    context: Vec<f32>,
+    items: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+#[derive(Default, Debug)]
+struct Scratch {
+    shared: Vec<f32>,
+    rows: Vec<f32>,
+    actor: ActorScratch,
+    norm_actions: Vec<f32>,
+    actions: Vec<f32>,
+    fused: Vec<f32>,
+    order: Vec<u32>,
+    ranked_scores: Vec<f32>,
+}
+
+/// A loaded policy plus the buffers it ranks with.
+#[derive(Debug)]
+pub struct Ranker {
+    blob: Blob,
+    scratch: Scratch,
+    inputs: NamedInputs,
+}
+
+impl Ranker {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Ranker, BlobError> {
+        Ok(Ranker::from_blob(Blob::from_bytes(bytes)?))
+    }
+
+    pub fn from_blob(blob: Blob) -> Ranker {
+        Ranker { blob, scratch: Scratch::default(), inputs: NamedInputs::default() }
+    }
+
+    pub fn blob(&self) -> &Blob {
+        &self.blob
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.blob.schema
+    }
+
+    pub fn kind(&self) -> PolicyKind {
+        self.blob.meta.kind
+    }
+
+    /// Checks a columnar request's lengths and values; returns the item count.
+    fn check_columns(&self, cols: &Columns) -> Result<usize, RequestError> {
+        let s = &self.blob.schema;
+        let k = s.k();
+        if cols.scores.is_empty() {
+            return Err(RequestError::new("scores", "no candidates: the list is empty"));
+        }
+        if cols.scores.len() % k != 0 {
+            return Err(RequestError::new("scores", format!("length {} is not a multiple of {k} objectives", cols.scores.len())));
+        }
+        let n = cols.scores.len() / k;
+        if n > MAX_ITEMS {
+            return Err(RequestError::new("scores", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
+        }
+        for (field, got, want) in [("user", cols.user.len(), s.user.len()), ("context", cols.context.len(), s.context.len())] {
+            if got != want {
+                return Err(RequestError::new(field, format!("length {got}, the schema has {want} {field} features")));
+            }
+        }
+        let fi = s.item.len();
+        if cols.items.len() != n * fi {
+            return Err(RequestError::new("itemFeatures", format!("length {}, expected {n} items × {fi} item features = {}", cols.items.len(), n * fi)));
+        }
+        let bad = |field: &str, group: FeatureGroup, v: &[f32], width: usize| -> Result<(), RequestError> {
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                let name = s.names(group).nth(i % width.max(1)).unwrap_or("?");
+                let at = if width > 0 && v.len() > width { format!("item {} ", i / width) } else { String::new() };
+                return Err(RequestError::new(field, format!("{at}\"{name}\" is {}, expected a finite number", v[i])));
+            }
+            Ok(())
+        };
+        bad("user", FeatureGroup::User, cols.user, s.user.len())?;
+        bad("context", FeatureGroup::Context, cols.context, s.context.len())?;
+        bad("itemFeatures", FeatureGroup::Item, cols.items, fi)?;
+        if let Some(i) = cols.scores.iter().position(|x| !x.is_finite()) {
+            return Err(RequestError::new("scores", format!("item {} \"{}\" is {}, expected a finite number", i / k, s.objectives[i % k], cols.scores[i])));
+        }
+        Ok(n)
+    }
+
+    /// Ranks a columnar request and returns the best `top` items.
+    pub fn rank_columns(&mut self, cols: &Columns, top: usize) -> Result<Ranking<'_>, RequestError> {
+        let n = self.check_columns(cols)?;
+        if top == 0 || top > n {
+            return Err(RequestError::new("topK", format!("{top} is out of range 1..={n}")));
+        }
+        let per_item = self.compute_actions(cols, n);
+        let k = self.blob.schema.k();
+        let sc = &mut self.scratch;
+        sc.fused.clear();
+        for j in 0..n {
+            let a = if per_item { &sc.actions[j * 2 * k..(j + 1) * 2 * k] } else { &sc.actions[..2 * k] };
+            sc.fused.push(fuse(&cols.scores[j * k..(j + 1) * k], a));
+        }
+        top_k(&sc.fused, top, &mut sc.order);
+        sc.ranked_scores.clear();
+        sc.ranked_scores.extend(sc.order.iter().map(|&j| sc.fused[j as usize]));
+        Ok(Ranking { order: &sc.order, scores: &sc.ranked_scores, actions: &sc.actions, per_item, width: 2 * k })
+    }
+
+    /// Runs the policy on validated columns, leaving real actions in
+    /// `scratch.actions`. Returns whether they are per item (else one shared).
+    fn compute_actions(&mut self, cols: &Columns, n: usize) -> bool {
+        let s = &self.blob.schema;
+        let k = s.k();
+        let sc = &mut self.scratch;
+        let norm = |x: f32, i: usize| (x - s.mean[i]) * s.inv_std[i];
+        sc.shared.clear();
+        sc.shared.extend(cols.user.iter().enumerate().map(|(i, &x)| norm(x, s.user.start + i)));
+        sc.shared.extend(cols.context.iter().enumerate().map(|(i, &x)| norm(x, s.context.start + i)));
+        let per_item = match &self.blob.weights {
+            PolicyWeights::Static(a) => {
+                sc.norm_actions.clear();
+                sc.norm_actions.extend_from_slice(a);
+                false
+            }
+            PolicyWeights::Actor(actor) if s.kind == PolicyKind::UserLevel => {
+                // Input: user, context, then mean and std of each objective's scores.
+                let mut input = std::mem::take(&mut sc.rows);
+                input.clear();
+                input.extend_from_slice(&sc.shared);
+                let mut stats = vec![0.0f64; 2 * k];
+                for row in cols.scores.chunks_exact(k) {
+                    for (o, &v) in row.iter().enumerate() {
+                        stats[o] += v as f64;
+                        stats[k + o] += (v as f64) * (v as f64);
+                    }
+                }
+                for o in 0..k {
+                    let mean = stats[o] / n as f64;
+                    let var = (stats[k + o] / n as f64 - mean * mean).max(0.0);
+                    stats[o] = mean;
+                    stats[k + o] = var.sqrt();
+                }
+                input.extend(stats.iter().enumerate().map(|(i, &v)| norm(v as f32, s.request.start + i)));
+                actor.forward(&[], &input, 1, &mut sc.actor, &mut sc.norm_actions);
+                sc.rows = input;
+                false
+            }
+            PolicyWeights::Actor(actor) => {
+                // Per-item rows: item features then scores, normalised.
+                let fi = s.item.len();
+                sc.rows.clear();
+                sc.rows.reserve(n * (fi + k));
+                for j in 0..n {
+                    let feats = &cols.items[j * fi..(j + 1) * fi];
+                    sc.rows.extend(feats.iter().enumerate().map(|(i, &x)| norm(x, s.item.start + i)));
+                    let sj = &cols.scores[j * k..(j + 1) * k];
+                    sc.rows.extend(sj.iter().enumerate().map(|(i, &x)| norm(x, s.score.start + i)));
+                }
+                actor.forward(&sc.shared, &sc.rows, n, &mut sc.actor, &mut sc.norm_actions);
+                true
+            }
+        };
+        let rows = if per_item { n } else { 1 };
+        sc.actions.resize(rows * 2 * k, 0.0);
+        for r in 0..rows {
+            self.blob.actions.to_real(&sc.norm_actions[r * 2 * k..(r + 1) * 2 * k], &mut sc.actions[r * 2 * k..(r + 1) * 2 * k]);
+        }
+        per_item
+    }
+
+    /// Ranks a request whose features and scores are given by name.
+    pub fn rank(&mut self, req: &RankRequest) -> Result<Vec<RankedItem>, RequestError> {
+        let n = req.items.len();
+        if n == 0 {
+            return Err(RequestError::new("items", "no candidates: the list is empty"));
+        }
+        if n > MAX_ITEMS {
+            return Err(RequestError::new("items", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
+        }
+        let top = match req.top_k {
+            None => n,
+            Some(t) if t >= 1 && t as usize <= n => t as usize,
+            Some(t) => return Err(RequestError::new("topK", format!("{t} is out of range 1..={n}"))),
+        };
+        // The named values are laid out in reusable buffers, then ranked
+        // through the columnar path; the buffers are put back either way.
+        let mut inputs = std::mem::take(&mut self.inputs);
+        let result = self.rank_named(req, top, &mut inputs);
+        self.inputs = inputs;
+        result
+    }
+
+    fn rank_named(&mut self, req: &RankRequest, top: usize, inp: &mut NamedInputs) -> Result<Vec<RankedItem>, RequestError> {
+        let s = &self.blob.schema;
+        inp.user.clear();
+        inp.context.clear();
+        fill_named(&req.user, s, FeatureGroup::User, "user", &mut inp.user)?;
+        fill_named(&req.context, s, FeatureGroup::Context, "context", &mut inp.context)?;
+        inp.items.clear();
+        inp.scores.clear();
+        for (j, item) in req.items.iter().enumerate() {
+            fill_named(&item.features, s, FeatureGroup::Item, &format!("items[{j}].features"), &mut inp.items)?;
+            fill_scores(&item.scores, s, &format!("items[{j}].scores"), &mut inp.scores)?;
+        }
+        let k = s.k();
+        let cols = Columns { user: &inp.user, context: &inp.context, items: &inp.items, scores: &inp.scores };
+        let ranking = self.rank_columns(&cols, top)?;
+        Ok(ranking
+            .order
+            .iter()
+            .zip(ranking.scores)
+            .map(|(&j, &score)| RankedItem {
+                id: req.items[j as usize].id.clone(),
+                score,
+                action: req.with_actions.then(|| {
+                    let a = ranking.action(j as usize);
+                    Action { powers: a[..k].to_vec(), biases: a[k..].to_vec() }
+                }),
+            })
+            .collect())
+    }
+}
+
+fn finite(v: Option<f64>, field: impl Fn() -> String) -> Result<f32, RequestError> {
+    match v {
+        None => Err(RequestError::new(field(), "is null, expected a finite number")),
+        Some(x) if !x.is_finite() || !(x as f32).is_finite() => Err(RequestError::new(field(), format!("is {x}, expected a finite number"))),
+        Some(x) => Ok(x as f32),
+    }
+}
+
+/// Appends `values` in schema order for one group, rejecting unknown and
+/// missing names.
+fn fill_named(values: &BTreeMap<String, Option<f64>>, s: &Schema, group: FeatureGroup, field: &str, out: &mut Vec<f32>) -> Result<(), RequestError> {
+    for name in values.keys() {
+        if !s.names(group).any(|n| n == name) {
+            let known: Vec<&str> = s.names(group).collect();
+            return Err(RequestError::new(format!("{field}.{name}"), format!("unknown {} feature (the schema has: {})", group_word(group), list(&known))));
+        }
+    }
+    for name in s.names(group) {
+        match values.get(name) {
+            None => return Err(RequestError::new(format!("{field}.{name}"), format!("missing {} feature", group_word(group)))),
+            Some(v) => out.push(finite(*v, || format!("{field}.{name}"))?),
+        }
+    }
+    Ok(())
+}
+
+fn fill_scores(values: &BTreeMap<String, Option<f64>>, s: &Schema, field: &str, out: &mut Vec<f32>) -> Result<(), RequestError> {
+    for name in values.keys() {
+        if !s.objectives.contains(name) {
+            return Err(RequestError::new(format!("{field}.{name}"), format!("unknown objective (objectives: {})", list(&s.objectives))));
+        }
+    }
+    for name in &s.objectives {
+        match values.get(name) {
+            None => return Err(RequestError::new(format!("{field}.{name}"), "missing score")),
+            Some(v) => out.push(finite(*v, || format!("{field}.{name}"))?),
+        }
+    }
+    Ok(())
+}
+
+fn group_word(g: FeatureGroup) -> &'static str {
+    match g {
+        FeatureGroup::User => "user",
+        FeatureGroup::Context => "context",
+        FeatureGroup::Item => "item",
+        FeatureGroup::Score => "score",
+        FeatureGroup::Request => "request",
+    }
+}
+
+fn list<S: AsRef<str>>(names: &[S]) -> String {
+    if names.is_empty() {
+        return "none".into();
+    }
+    names.iter().map(|s| s.as_ref()).collect::<Vec<_>>().join(", ")
+}

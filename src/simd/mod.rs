@@ -1,0 +1,81 @@
+//! Dense-layer kernels, one file per instruction set.
+//!
+//! The kernel is chosen at compile time: a wasm module either contains simd128
+//! instructions or it does not, because engines without SIMD reject the whole
+//! module at validation. The scalar kernel always compiles so that tests can
+//! compare the two inside one binary.
+
+pub mod scalar;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm32;
+
+/// Activation fused into the dense kernel's epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Identity,
+    Relu,
+}
+
+/// Shapes of one batched dense call: `y[n×m] = act(bias[m] + x[n×k] · w[k×m])`.
+#[derive(Clone, Copy, Debug)]
+pub struct DenseShape {
+    pub rows: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl DenseShape {
+    /// Panics on inconsistent slices; callers size their buffers from the same
+    /// shape, so a mismatch is a bug in mtfuse, never bad user input.
+    #[inline]
+    pub(crate) fn check(&self, x: &[f32], w: &[f32], bias: &[f32], y: &[f32]) {
+        assert!(x.len() >= self.rows * self.inputs, "dense: x too short");
+        assert!(w.len() == self.inputs * self.outputs, "dense: w has wrong size");
+        assert!(bias.len() == self.outputs, "dense: bias has wrong size");
+        assert!(y.len() >= self.rows * self.outputs, "dense: y too short");
+    }
+}
+
+/// The name of the kernel this build uses, reported by the loader and benches.
+pub const KERNEL: &str = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+    "simd128"
+} else {
+    "scalar"
+};
+
+/// Batched dense layer with bias and activation fused, using the best kernel
+/// this build was compiled with.
+#[inline]
+pub fn dense(shape: DenseShape, x: &[f32], w: &[f32], bias: &[f32], act: Activation, y: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        wasm32::dense(shape, x, w, bias, act, y)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        scalar::dense(shape, x, w, bias, act, y)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::*;
+
+    /// Plain triple loop in f64: the yardstick every kernel is tested against.
+    pub fn dense(shape: DenseShape, x: &[f32], w: &[f32], bias: &[f32], act: Activation) -> Vec<f32> {
+        let mut y = vec![0.0; shape.rows * shape.outputs];
+        for n in 0..shape.rows {
+            for o in 0..shape.outputs {
+                let mut acc = bias[o] as f64;
+                for i in 0..shape.inputs {
+                    acc += x[n * shape.inputs + i] as f64 * w[i * shape.outputs + o] as f64;
+                }
+                if act == Activation::Relu && acc < 0.0 {
+                    acc = 0.0;
+                }
+                y[n * shape.outputs + o] = acc as f32;
+            }
+        }
+        y
+    }
+}

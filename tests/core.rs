@@ -1,0 +1,370 @@
+//! Native tests of the inference core: hand-checked fusion, a naive
+//! reference for the actor, the blob round trip, and every bad input.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::*;
+use mtfuse::blob::{BlobMeta, PolicyWeights};
+use mtfuse::ranker::request_from;
+use mtfuse::{Blob, BlobError, Columns, PolicyKind, RankRequest, Ranker};
+use safetensors::Dtype;
+
+fn request(v: serde_json::Value) -> RankRequest {
+    serde_json::from_value(v).unwrap()
+}
+
+fn rank_err(bytes: &[u8], req: serde_json::Value) -> String {
+    let mut r = Ranker::from_bytes(bytes).unwrap();
+    let parsed = match request_from(&mut serde_json::Deserializer::from_str(&req.to_string())) {
+        Ok(p) => p,
+        Err(e) => return e.to_string(),
+    };
+    r.rank(&parsed).unwrap_err().to_string()
+}
+
+#[test]
+fn static_policy_ranks_as_computed_by_hand() {
+    // p = (1, 0.5, −0.5), b = (0.1, 0.2, 0.5):
+    //   A (0.9, 0.05, 0.0): ln 1.0 + 0.5 ln 0.25 − 0.5 ln 0.5 = −0.346574
+    //   B (0.3, 0.60, 0.0): ln 0.4 + 0.5 ln 0.80 − 0.5 ln 0.5 = −0.681289
+    //   C (0.5, 0.50, 0.4): ln 0.6 + 0.5 ln 0.70 − 0.5 ln 0.9 = −0.636483
+    let mut r = Ranker::from_bytes(&static_bytes()).unwrap();
+    let mut req = request_json();
+    let f = serde_json::json!({"duration_s": 10.0});
+    req["items"] = serde_json::json!([
+        {"id": "A", "scores": {"click": 0.9, "long_view": 0.05, "hate": 0.0}, "features": f},
+        {"id": "B", "scores": {"click": 0.3, "long_view": 0.6, "hate": 0.0}, "features": f},
+        {"id": 7, "scores": {"click": 0.5, "long_view": 0.5, "hate": 0.4}, "features": f},
+    ]);
+    let out = r.rank(&request(req)).unwrap();
+    let ids: Vec<String> = out.iter().map(|i| serde_json::to_string(&i.id).unwrap()).collect();
+    assert_eq!(ids, ["\"A\"", "7", "\"B\""]);
+    for (got, want) in out.iter().map(|i| i.score).zip([-0.346574, -0.636483, -0.681289]) {
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+    let a = out[0].action.as_ref().unwrap();
+    for (got, want) in a.powers.iter().chain(&a.biases).zip([1.0, 0.5, -0.5, 0.1, 0.2, 0.5]) {
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+}
+
+/// The enhanced pipeline, written out naively: full input vectors,
+/// ndarray matmuls, tanh, affine map, fusion, sort.
+#[test]
+fn enhanced_policy_matches_naive_reference() {
+    let bytes = enhanced_bytes();
+    let blob = Blob::from_bytes(&bytes).unwrap();
+    let PolicyWeights::Actor(actor) = &blob.weights else { panic!("enhanced blob has an actor") };
+    let req = request(request_json());
+    let feats = common::features(PolicyKind::Enhanced);
+    let mut want = Vec::new();
+    for (j, item) in req.items.iter().enumerate() {
+        let raw = [
+            req.user["activity"].unwrap(),
+            req.user["user_click_rate"].unwrap(),
+            req.context["hour"].unwrap(),
+            item.features["duration_s"].unwrap(),
+            item.scores["click"].unwrap(),
+            item.scores["long_view"].unwrap(),
+            item.scores["hate"].unwrap(),
+        ];
+        let mut h = ndarray::Array1::from_iter(raw.iter().zip(&feats).map(|(&x, f)| ((x as f32) - f.mean) / f.std));
+        for (i, l) in actor.layers.iter().enumerate() {
+            h = h.dot(&l.w) + &l.b;
+            if i + 1 < actor.layers.len() {
+                h.mapv_inplace(|v| v.max(0.0));
+            }
+        }
+        let lo = &blob.meta.action_low;
+        let hi = &blob.meta.action_high;
+        let real: Vec<f32> = (0..6).map(|d| lo[d] + (h[d].tanh() + 1.0) / 2.0 * (hi[d] - lo[d])).collect();
+        let s = [raw[4] as f32, raw[5] as f32, raw[6] as f32];
+        let f: f32 = (0..3).map(|k| real[k] * (s[k] + real[3 + k]).ln()).sum();
+        want.push((j, f, real));
+    }
+    want.sort_by(|a, b| b.1.total_cmp(&a.1));
+
+    let mut r = Ranker::from_blob(blob.clone());
+    let got = r.rank(&req).unwrap();
+    assert_eq!(got.len(), 5);
+    for (g, (j, f, real)) in got.iter().zip(&want) {
+        assert_eq!(g.id, req.items[*j].id);
+        assert!((g.score - f).abs() < 1e-5 * (1.0 + f.abs()), "{} vs {f}", g.score);
+        let a = g.action.as_ref().unwrap();
+        for (x, y) in a.powers.iter().chain(&a.biases).zip(real) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+    // Per-item actions really differ between items: that is the point.
+    assert_ne!(got[0].action, got[1].action);
+}
+
+#[test]
+fn columnar_and_object_paths_agree() {
+    let mut r = Ranker::from_bytes(&enhanced_bytes()).unwrap();
+    let req = request(request_json());
+    let by_name = r.rank(&req).unwrap();
+    let items: Vec<f32> = req.items.iter().map(|i| i.features["duration_s"].unwrap() as f32).collect();
+    let scores: Vec<f32> = req.items.iter().flat_map(|i| common::OBJECTIVES.map(|o| i.scores[o].unwrap() as f32)).collect();
+    let cols = Columns { user: &[55.0, 0.22], context: &[21.0], items: &items, scores: &scores };
+    let ranking = r.rank_columns(&cols, 3).unwrap();
+    assert_eq!(ranking.order.len(), 3);
+    for ((&j, &s), named) in ranking.order.iter().zip(ranking.scores).zip(&by_name) {
+        assert_eq!(named.id, req.items[j as usize].id);
+        assert_eq!(s, named.score);
+    }
+}
+
+#[test]
+fn user_level_policy_gives_one_action_per_request() {
+    let mut r = Ranker::from_bytes(&user_level_bytes()).unwrap();
+    let out = r.rank(&request(request_json())).unwrap();
+    let first = out[0].action.clone();
+    assert!(out.iter().all(|i| i.action == first));
+    // Request statistics feed the actor: shifting every click score moves the action.
+    let mut shifted = request_json();
+    for it in shifted["items"].as_array_mut().unwrap() {
+        it["scores"]["click"] = serde_json::json!(it["scores"]["click"].as_f64().unwrap() * 0.3);
+    }
+    let out2 = r.rank(&request(shifted)).unwrap();
+    assert_ne!(out2[0].action, first);
+}
+
+#[test]
+fn blob_round_trips() {
+    for (bytes, kind) in [(enhanced_bytes(), PolicyKind::Enhanced), (user_level_bytes(), PolicyKind::UserLevel), (static_bytes(), PolicyKind::Static)] {
+        let blob = Blob::from_bytes(&bytes).unwrap();
+        assert_eq!(blob.meta.kind, kind);
+        let again = Blob::to_bytes(&blob.meta, &blob.weights).unwrap();
+        assert_eq!(again, bytes, "re-serialising a {kind:?} blob changes its bytes");
+        assert_eq!(Blob::from_bytes(&again).unwrap(), blob);
+    }
+}
+
+// ---- bad blobs: one test per case, each checking the message ----
+
+fn load_err(bytes: &[u8]) -> (BlobError, String) {
+    let e = Blob::from_bytes(bytes).unwrap_err();
+    let msg = e.to_string();
+    (e, msg)
+}
+
+#[test]
+fn truncated_blob_is_rejected_at_every_length() {
+    let bytes = enhanced_bytes();
+    for cut in [0, 5, 8, 40, bytes.len() / 2, bytes.len() - 1] {
+        let (e, msg) = load_err(&bytes[..cut]);
+        assert!(matches!(e, BlobError::Truncated { got, .. } if got == cut), "cut {cut}: {msg}");
+        assert!(msg.contains("truncated") && msg.contains(&cut.to_string()), "{msg}");
+    }
+}
+
+#[test]
+fn trailing_bytes_are_rejected() {
+    let mut bytes = enhanced_bytes();
+    bytes.extend_from_slice(b"junk");
+    let (e, msg) = load_err(&bytes);
+    assert_eq!(e, BlobError::TrailingBytes { extra: 4 }, "{msg}");
+}
+
+#[test]
+fn garbage_is_not_safetensors() {
+    let mut bytes = 20u64.to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"this is not json!!!!");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::NotSafetensors(_)), "{msg}");
+    let (e, _) = load_err(&u64::MAX.to_le_bytes());
+    assert!(matches!(e, BlobError::NotSafetensors(_)));
+}
+
+#[test]
+fn flipped_data_byte_fails_the_checksum() {
+    let mut bytes = enhanced_bytes();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x40;
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::BadChecksum { .. }), "{msg}");
+    assert!(msg.contains("crc32"), "{msg}");
+}
+
+#[test]
+fn unknown_version_is_rejected() {
+    let m = meta(PolicyKind::Static, vec![]);
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "2");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::UnknownVersion { .. }), "{msg}");
+    assert!(msg.contains("version 2"), "{msg}");
+}
+
+#[test]
+fn missing_metadata_is_rejected() {
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], None, "1");
+    let (e, msg) = load_err(&bytes);
+    assert_eq!(e, BlobError::MissingMetadata("mtfuse"), "{msg}");
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let m = meta(PolicyKind::Enhanced, vec![8, 4]);
+    let bytes = raw_blob(&[("actor.0.weight", Dtype::F32, vec![7, 8], f32_bytes(&[0.1; 56]))], Some(&m), "1");
+    let (e, msg) = load_err(&bytes);
+    assert_eq!(e, BlobError::MissingTensor("actor.0.bias".into()), "{msg}");
+}
+
+#[test]
+fn shape_mismatch_is_named() {
+    let m = meta(PolicyKind::Static, vec![]);
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![4], f32_bytes(&[0.0; 4]))], Some(&m), "1");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::ShapeMismatch { .. }), "{msg}");
+    assert!(msg.contains("static.action") && msg.contains("[4]") && msg.contains("[6]"), "{msg}");
+}
+
+#[test]
+fn wrong_dtype_is_named() {
+    let m = meta(PolicyKind::Static, vec![]);
+    let bytes = raw_blob(&[("static.action", Dtype::F64, vec![6], vec![0u8; 48])], Some(&m), "1");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::WrongDtype { .. }), "{msg}");
+}
+
+#[test]
+fn non_finite_weight_is_rejected() {
+    let m = meta(PolicyKind::Static, vec![]);
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0]))], Some(&m), "1");
+    let (e, msg) = load_err(&bytes);
+    assert_eq!(e, BlobError::NonFinite { name: "static.action".into(), index: 2 }, "{msg}");
+}
+
+#[test]
+fn schema_mismatch_is_explained() {
+    let mut m = meta(PolicyKind::Enhanced, vec![8, 4]);
+    m.features.retain(|f| f.name != "long_view");
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "1");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::SchemaMismatch(_)), "{msg}");
+    assert!(msg.contains("objectives"), "{msg}");
+
+    let mut m = meta(PolicyKind::Static, vec![]);
+    m.features[0].std = 0.0;
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "1");
+    let (_, msg) = load_err(&bytes);
+    assert!(msg.contains("activity") && msg.contains("std"), "{msg}");
+}
+
+#[test]
+fn inconsistent_action_ranges_are_rejected() {
+    let mut m: BlobMeta = meta(PolicyKind::Static, vec![]);
+    m.action_high.pop();
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "1");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::BadMetadata(_)) && msg.contains("action_high"), "{msg}");
+}
+
+// ---- bad requests: one test per case, each naming the field ----
+
+fn with_item(f: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let mut req = request_json();
+    f(&mut req["items"][2]);
+    req
+}
+
+#[test]
+fn missing_score_is_named() {
+    let msg = rank_err(&enhanced_bytes(), with_item(|it| { it["scores"].as_object_mut().unwrap().remove("hate"); }));
+    assert_eq!(msg, "items[2].scores.hate: missing score");
+}
+
+#[test]
+fn null_score_is_named() {
+    let msg = rank_err(&enhanced_bytes(), with_item(|it| it["scores"]["click"] = serde_json::Value::Null));
+    assert_eq!(msg, "items[2].scores.click: is null, expected a finite number");
+}
+
+#[test]
+fn nan_score_is_named() {
+    let mut r = Ranker::from_bytes(&enhanced_bytes()).unwrap();
+    let mut req = request(request_json());
+    req.items[1].scores.insert("long_view".into(), Some(f64::NAN));
+    assert_eq!(r.rank(&req).unwrap_err().to_string(), "items[1].scores.long_view: is NaN, expected a finite number");
+    req.items[1].scores.insert("long_view".into(), Some(f64::INFINITY));
+    assert!(r.rank(&req).unwrap_err().to_string().contains("inf"));
+    // The ranker still serves after bad input.
+    assert_eq!(r.rank(&request(request_json())).unwrap().len(), 5);
+}
+
+#[test]
+fn string_score_is_named() {
+    let msg = rank_err(&enhanced_bytes(), with_item(|it| it["scores"]["click"] = serde_json::json!("0.4")));
+    assert!(msg.starts_with("items[2].scores.click: invalid type: string"), "{msg}");
+}
+
+#[test]
+fn unknown_objective_is_named() {
+    let msg = rank_err(&enhanced_bytes(), with_item(|it| it["scores"]["share"] = serde_json::json!(0.1)));
+    assert_eq!(msg, "items[2].scores.share: unknown objective (objectives: click, long_view, hate)");
+}
+
+#[test]
+fn unknown_feature_is_named() {
+    let msg = rank_err(&enhanced_bytes(), with_item(|it| it["features"]["colour"] = serde_json::json!(1.0)));
+    assert_eq!(msg, "items[2].features.colour: unknown item feature (the schema has: duration_s)");
+    let mut req = request_json();
+    req["user"]["age"] = serde_json::json!(30);
+    assert!(rank_err(&enhanced_bytes(), req).starts_with("user.age: unknown user feature"));
+}
+
+#[test]
+fn missing_feature_is_named() {
+    let mut req = request_json();
+    req["context"].as_object_mut().unwrap().remove("hour");
+    assert_eq!(rank_err(&enhanced_bytes(), req), "context.hour: missing context feature");
+}
+
+#[test]
+fn empty_item_list_is_rejected() {
+    let mut req = request_json();
+    req["items"] = serde_json::json!([]);
+    assert_eq!(rank_err(&enhanced_bytes(), req), "items: no candidates: the list is empty");
+}
+
+#[test]
+fn top_k_out_of_range_is_rejected() {
+    for k in [0, 6, -1] {
+        let mut req = request_json();
+        req["topK"] = serde_json::json!(k);
+        assert_eq!(rank_err(&enhanced_bytes(), req), format!("topK: {k} is out of range 1..=5"));
+    }
+}
+
+#[test]
+fn unknown_request_field_is_rejected() {
+    let mut req = request_json();
+    req["topk"] = serde_json::json!(3);
+    let msg = rank_err(&enhanced_bytes(), req);
+    assert!(msg.starts_with("topk: unknown field `topk`, expected one of"), "{msg}");
+}
+
+#[test]
+fn columnar_length_errors_name_the_buffer() {
+    let mut r = Ranker::from_bytes(&enhanced_bytes()).unwrap();
+    let user = [55.0, 0.22];
+    let ctx = [21.0];
+    let items = [10.0, 20.0];
+    let scores = [0.1, 0.2, 0.01, 0.3, 0.4, 0.02];
+    let mut r2 = Ranker::from_bytes(&enhanced_bytes()).unwrap();
+    let mut err = |c: Columns, k| r2.rank_columns(&c, k).unwrap_err().to_string();
+    assert_eq!(err(Columns { user: &user, context: &ctx, items: &items, scores: &scores[..5] }, 1), "scores: length 5 is not a multiple of 3 objectives");
+    assert_eq!(err(Columns { user: &user, context: &ctx, items: &items[..1], scores: &scores }, 1), "itemFeatures: length 1, expected 2 items × 1 item features = 2");
+    assert_eq!(err(Columns { user: &user[..1], context: &ctx, items: &items, scores: &scores }, 1), "user: length 1, the schema has 2 user features");
+    assert_eq!(err(Columns { user: &user, context: &[], items: &items, scores: &scores }, 1), "context: length 0, the schema has 1 context features");
+    assert_eq!(err(Columns { user: &user, context: &ctx, items: &[], scores: &[] }, 1), "scores: no candidates: the list is empty");
+    assert_eq!(err(Columns { user: &user, context: &ctx, items: &items, scores: &scores }, 3), "topK: 3 is out of range 1..=2");
+    let nan = [0.1, 0.2, 0.01, 0.3, f32::NAN, 0.02];
+    assert_eq!(err(Columns { user: &user, context: &ctx, items: &items, scores: &nan }, 1), "scores: item 1 \"long_view\" is NaN, expected a finite number");
+    let inf = [10.0, f32::INFINITY];
+    assert_eq!(err(Columns { user: &user, context: &ctx, items: &inf, scores: &scores }, 1), "itemFeatures: item 1 \"duration_s\" is inf, expected a finite number");
+    // Still serving.
+    assert_eq!(r.rank_columns(&Columns { user: &user, context: &ctx, items: &items, scores: &scores }, 2).unwrap().order.len(), 2);
+}
