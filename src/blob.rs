@@ -253,6 +253,69 @@ impl Blob {
     }
 }
 
+/// The KuaiRand objectives, in the order the simulator and models use.
+pub const DEFAULT_OBJECTIVES: [&str; 7] = ["click", "long_view", "like", "follow", "comment", "forward", "hate"];
+
+/// A policy with random weights and generic feature names (`u0`, `c0`, `i0`),
+/// for benchmarks and load tests: realistic shapes, meaningless rankings.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn random_policy(kind: PolicyKind, [users, contexts, items]: [usize; 3], hidden: &[usize], seed: u64) -> (BlobMeta, PolicyWeights) {
+    use rand::{Rng, SeedableRng};
+    use crate::schema::FeatureGroup;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let feat = |name: String, group| Feature { name, group, mean: 0.0, std: 1.0 };
+    let mut features: Vec<Feature> = (0..users).map(|i| feat(format!("u{i}"), FeatureGroup::User)).collect();
+    features.extend((0..contexts).map(|i| feat(format!("c{i}"), FeatureGroup::Context)));
+    features.extend((0..items).map(|i| feat(format!("i{i}"), FeatureGroup::Item)));
+    let k = DEFAULT_OBJECTIVES.len();
+    match kind {
+        PolicyKind::Enhanced => features.extend(DEFAULT_OBJECTIVES.iter().map(|o| Feature { name: o.to_string(), group: FeatureGroup::Score, mean: 0.1, std: 0.1 })),
+        PolicyKind::UserLevel => {
+            for stat in ["mean", "std"] {
+                features.extend(DEFAULT_OBJECTIVES.iter().map(|o| Feature { name: crate::schema::request_stat_name(stat, o), group: FeatureGroup::Request, mean: 0.1, std: 0.1 }));
+            }
+        }
+        PolicyKind::Static => {}
+    }
+    let mut action_low = vec![0.0; k];
+    let mut action_high = vec![2.0; k];
+    (action_low[k - 1], action_high[k - 1]) = (-1.0, 0.0);
+    action_low.extend(std::iter::repeat_n(1e-3, k));
+    action_high.extend(std::iter::repeat_n(1.0, k));
+    let schema = Schema::new(kind, DEFAULT_OBJECTIVES.iter().map(|s| s.to_string()).collect(), features.clone()).expect("generated schema is valid");
+    let hidden = if kind == PolicyKind::Static { vec![] } else { hidden.to_vec() };
+    let weights = match kind {
+        PolicyKind::Static => PolicyWeights::Static((0..2 * k).map(|_| rng.random_range(-0.5..0.5)).collect()),
+        _ => {
+            let mut widths = vec![schema.input_width()];
+            widths.extend(&hidden);
+            widths.push(2 * k);
+            let layers = widths
+                .windows(2)
+                .map(|w| {
+                    let scale = (2.0 / w[0] as f32).sqrt();
+                    let m = ndarray::Array2::from_shape_fn((w[0], w[1]), |_| rng.random_range(-scale..scale));
+                    Dense::new(m, ndarray::Array1::zeros(w[1]))
+                })
+                .collect();
+            let shared_inputs = if kind == PolicyKind::Enhanced { schema.shared_width() } else { 0 };
+            PolicyWeights::Actor(Actor { layers, shared_inputs })
+        }
+    };
+    let meta = BlobMeta {
+        kind,
+        objectives: schema.objectives.clone(),
+        features,
+        action_low,
+        action_high,
+        baseline_action: vec![0.0; 2 * k],
+        hidden,
+        config: serde_json::json!({"random_weights_seed": seed}),
+        summary: serde_json::Value::Null,
+    };
+    (meta, weights)
+}
+
 fn check_actions(meta: &BlobMeta, schema: &Schema) -> Result<ActionSpace, BlobError> {
     let k = schema.k();
     let bad = |m: String| Err(BlobError::BadMetadata(m));

@@ -140,6 +140,7 @@ impl Ranker {
     }
 
     /// Ranks `{user, context, items: [{id, scores, features}], topK, withActions}`.
+    #[wasm_bindgen(unchecked_return_type = "RankedItem[]")]
     pub fn rank(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "RankRequest")] request: JsValue,
@@ -152,11 +153,35 @@ impl Ranker {
     /// Columnar fast path. `itemFeatures` is `n × item features` and `scores`
     /// is `n × objectives`, both row-major in schema order. `topK` 0 means all.
     #[wasm_bindgen(js_name = rankColumnar)]
-    pub fn rank_columnar(&mut self, user: &[f32], context: &[f32], item_features: &[f32], scores: &[f32], top_k: u32) -> Result<ColumnarRanking, JsError> {
+    pub fn rank_columnar(
+        &mut self,
+        user: &[f32],
+        context: &[f32],
+        #[wasm_bindgen(js_name = "itemFeatures")] item_features: &[f32],
+        scores: &[f32],
+        #[wasm_bindgen(js_name = "topK")] top_k: u32,
+    ) -> Result<ColumnarRanking, JsError> {
         let cols = Columns { user, context, items: item_features, scores };
         let k = self.inner.schema().k();
         let top = if top_k == 0 && scores.len() >= k && scores.len() % k == 0 { scores.len() / k } else { top_k as usize };
         let r = self.inner.rank_columns(&cols, top).map_err(|e| JsError::new(&e.to_string()))?;
         Ok(ColumnarRanking { order: r.order.to_vec(), scores: r.scores.to_vec() })
     }
+}
+
+/// Runs the dense kernel `iters` times on a `rows × inputs → outputs` layer
+/// with ReLU, inside wasm, so benchmarks can time the kernel alone without
+/// JS call overhead. Returns a checksum so the work cannot be optimised away.
+#[wasm_bindgen(js_name = benchDense)]
+pub fn bench_dense(rows: usize, inputs: usize, outputs: usize, iters: u32) -> f32 {
+    use crate::simd::{dense, Activation, DenseShape};
+    let x: Vec<f32> = (0..rows * inputs).map(|i| ((i % 17) as f32 - 8.0) * 0.1).collect();
+    let w: Vec<f32> = (0..inputs * outputs).map(|i| ((i % 13) as f32 - 6.0) * 0.05).collect();
+    let b = vec![0.01; outputs];
+    let mut y = vec![0.0; rows * outputs];
+    let shape = DenseShape { rows, inputs, outputs };
+    for _ in 0..iters {
+        dense(shape, &x, &w, &b, Activation::Relu, &mut y);
+    }
+    y.iter().sum()
 }

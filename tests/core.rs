@@ -368,3 +368,21 @@ fn columnar_length_errors_name_the_buffer() {
     // Still serving.
     assert_eq!(r.rank_columns(&Columns { user: &user, context: &ctx, items: &items, scores: &scores }, 2).unwrap().order.len(), 2);
 }
+
+#[test]
+fn cli_ranks_the_fixture_and_reports_bad_input_plainly() {
+    let exe = env!("CARGO_BIN_EXE_mtfuse");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let out = std::process::Command::new(exe).arg("rank").arg(dir.join("tiny-enhanced.safetensors")).arg(dir.join("tiny-request.json")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ranked: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ranked.as_array().unwrap().len(), 5);
+
+    let bad = std::env::temp_dir().join(format!("mtfuse-bad-{}.safetensors", std::process::id()));
+    std::fs::write(&bad, &enhanced_bytes()[..300]).unwrap();
+    let out = std::process::Command::new(exe).arg("inspect").arg(&bad).output().unwrap();
+    std::fs::remove_file(&bad).ok();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("mtfuse: ") && err.contains("weight blob is truncated: 300 bytes"), "{err}");
+}

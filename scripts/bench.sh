@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Benchmarks the wasm builds in Node on an enhanced actor of the default size
+# (random weights: timing only). Prints Markdown tables; JSON goes to target/bench/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >/dev/null
+scripts/build-wasm.sh
+mkdir -p target/bench
+cargo run -q --release -- random-blob --kind enhanced --hidden 128,64 --out target/bench/enhanced-random.safetensors
+node bench/wasm-rank.mjs target/bench/enhanced-random.safetensors --json target/bench/wasm-rank.json

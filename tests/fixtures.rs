@@ -1,0 +1,39 @@
+//! Writes and checks the cross-target fixtures: a tiny enhanced blob, a
+//! request, and the native ranking of it. The wasm tests (Node, Chromium)
+//! and the JS tests rank the same request and must agree.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::path::Path;
+
+use mtfuse::Ranker;
+
+fn check_or_write(path: &Path, bytes: &[u8]) {
+    let bless = std::env::var_os("MTFUSE_BLESS").is_some();
+    match std::fs::read(path) {
+        Ok(old) if old == bytes => {}
+        Ok(_) if !bless => panic!("{} is out of date; rerun with MTFUSE_BLESS=1 to rewrite it", path.display()),
+        _ => std::fs::write(path, bytes).unwrap(),
+    }
+}
+
+#[test]
+fn cross_target_fixtures_are_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let blob = common::enhanced_bytes();
+    let request = common::request_json();
+    let mut ranker = Ranker::from_bytes(&blob).unwrap();
+    let ranked = ranker.rank(&serde_json::from_value(request.clone()).unwrap()).unwrap();
+    assert_eq!(ranked.len(), 5);
+    // Scores must be far enough apart that a 1e-5 difference between
+    // targets cannot flip the order.
+    for w in ranked.windows(2) {
+        assert!(w[0].score - w[1].score > 1e-3, "fixture scores too close: {} {}", w[0].score, w[1].score);
+    }
+    let expected = serde_json::to_vec_pretty(&ranked).unwrap();
+    check_or_write(&dir.join("tiny-enhanced.safetensors"), &blob);
+    check_or_write(&dir.join("tiny-request.json"), &serde_json::to_vec_pretty(&request).unwrap());
+    check_or_write(&dir.join("tiny-expected.json"), &expected);
+}

@@ -1,0 +1,76 @@
+// The JS loader and both wasm builds, under Node's test runner.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { ROOT, fixture, load, close } from "./helpers.mjs";
+import { simdSupported } from "../../www/mtfuse.js";
+
+const request = JSON.parse(fixture("tiny-request.json"));
+const expected = JSON.parse(fixture("tiny-expected.json"));
+const blob = new Uint8Array(fixture("tiny-enhanced.safetensors"));
+
+test("the SIMD probe validates on Node 20, which has simd128", () => {
+  assert.equal(simdSupported(), true);
+});
+
+for (const flavour of ["simd", "scalar"]) {
+  test(`${flavour} build ranks the native fixture identically`, async () => {
+    const m = await load(flavour);
+    assert.equal(m.flavour, flavour);
+    assert.equal(m.kernel(), flavour === "simd" ? "simd128" : "scalar");
+    const r = m.Ranker.fromBytes(blob);
+    assert.equal(r.kind, "enhanced");
+    const out = r.rank(request);
+    assert.deepEqual(out.map((i) => i.id), expected.map((i) => i.id));
+    out.forEach((item, i) => {
+      assert.ok(close(item.score, expected[i].score), `${item.score} vs ${expected[i].score}`);
+      assert.equal(item.action.powers.length, 3);
+    });
+  });
+
+  test(`${flavour} build: bad input throws an Error naming the field, and the ranker keeps working`, async () => {
+    const m = await load(flavour);
+    const r = m.Ranker.fromBytes(blob);
+    const bad = structuredClone(request);
+    bad.items[2].scores.like = 0.3;
+    assert.throws(() => r.rank(bad), { name: "Error", message: /^items\[2\]\.scores\.like: unknown objective/ });
+    bad.items[2].scores = { click: NaN, long_view: 0.1, hate: 0 };
+    assert.throws(() => r.rank(bad), { message: "items[2].scores.click: is NaN, expected a finite number" });
+    assert.throws(() => r.rank({ ...request, topK: 0 }), { message: "topK: 0 is out of range 1..=5" });
+    assert.throws(() => r.rank({ ...request, items: [] }), { message: "items: no candidates: the list is empty" });
+    assert.throws(() => r.rank({ ...request, items: "x" }), { message: /^items: / });
+    assert.throws(() => r.rankColumnar(new Float32Array(2), new Float32Array(1), new Float32Array(3), new Float32Array(7), 0), {
+      message: "scores: length 7 is not a multiple of 3 objectives",
+    });
+    assert.throws(() => m.Ranker.fromBytes(blob.subarray(0, 200)), { message: /^weight blob is truncated: 200 bytes/ });
+    assert.equal(r.rank(request).length, 5);
+  });
+
+  test(`${flavour} build: columnar path returns the same order and scores`, async () => {
+    const m = await load(flavour);
+    const r = m.Ranker.fromBytes(blob);
+    const objectives = r.schema().objectives;
+    const scores = Float32Array.from(request.items.flatMap((it) => objectives.map((o) => it.scores[o])));
+    const feats = Float32Array.from(request.items.map((it) => it.features.duration_s));
+    const res = r.rankColumnar(Float32Array.of(55, 0.22), Float32Array.of(21), feats, scores, 3);
+    assert.equal(res.order.length, 3);
+    assert.deepEqual([...res.order].map((j) => request.items[j].id), expected.slice(0, 3).map((i) => i.id));
+    [...res.scores].forEach((s, i) => assert.ok(close(s, expected[i].score)));
+  });
+}
+
+test("simd and scalar builds agree within 1e-5 relative", async () => {
+  const [a, b] = await Promise.all([load("simd"), load("scalar")]);
+  const ra = a.Ranker.fromBytes(blob).rank(request);
+  const rb = b.Ranker.fromBytes(blob).rank(request);
+  assert.deepEqual(ra.map((i) => i.id), rb.map((i) => i.id));
+  ra.forEach((x, i) => assert.ok(close(x.score, rb[i].score)));
+});
+
+test("TypeScript types are generated for the request and result", () => {
+  const dts = readFileSync(`${ROOT}www/pkg/simd/mtfuse.d.ts`, "utf8");
+  assert.match(dts, /export interface RankRequest/);
+  assert.match(dts, /rank\(request: RankRequest\): RankedItem\[\];/);
+  assert.match(dts, /static fromBytes\(bytes: Uint8Array[^)]*\): Ranker;/);
+  assert.match(dts, /rankColumnar\(user: Float32Array[^)]*itemFeatures: Float32Array[^)]*topK: number\): ColumnarRanking;/);
+});

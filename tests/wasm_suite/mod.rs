@@ -1,0 +1,110 @@
+//! Tests shared by the Node and Chromium wasm suites (tests/node.rs, tests/web.rs).
+
+use mtfuse::simd::{self, Activation, DenseShape};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+const BLOB: &[u8] = include_bytes!("../fixtures/tiny-enhanced.safetensors");
+const REQUEST: &str = include_str!("../fixtures/tiny-request.json");
+const EXPECTED: &str = include_str!("../fixtures/tiny-expected.json");
+
+#[derive(Deserialize)]
+struct Expected {
+    id: serde_json::Value,
+    score: f32,
+}
+
+fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() <= 1e-5 * (1.0 + a.abs().max(b.abs()))
+}
+
+fn message(err: JsError) -> String {
+    js_sys::Error::from(JsValue::from(err)).message().into()
+}
+
+/// The core ranks the native fixture identically.
+pub fn core_matches_native_fixture() {
+    let mut r = mtfuse::Ranker::from_bytes(BLOB).unwrap();
+    let req: mtfuse::RankRequest = serde_json::from_str(REQUEST).unwrap();
+    let got = r.rank(&req).unwrap();
+    let want: Vec<Expected> = serde_json::from_str(EXPECTED).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(serde_json::to_value(&g.id).unwrap(), w.id);
+        assert!(close(g.score, w.score), "{} vs native {}", g.score, w.score);
+    }
+}
+
+/// The JS-facing API ranks the fixture identically, through a real JS object.
+pub fn js_api_matches_native_fixture() {
+    let mut r = mtfuse::wasm::Ranker::from_bytes(BLOB).unwrap();
+    let req = js_sys::JSON::parse(REQUEST).unwrap();
+    let out = r.rank(req).unwrap();
+    let got: Vec<Expected> = serde_wasm_bindgen::from_value(out).unwrap();
+    let want: Vec<Expected> = serde_json::from_str(EXPECTED).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.id, w.id);
+        assert!(close(g.score, w.score), "{} vs native {}", g.score, w.score);
+    }
+}
+
+/// Bad input is a JS Error naming the field; the ranker keeps working.
+pub fn bad_input_throws_and_ranker_survives() {
+    let mut r = mtfuse::wasm::Ranker::from_bytes(BLOB).unwrap();
+    let mut bad: serde_json::Value = serde_json::from_str(REQUEST).unwrap();
+    bad["items"][3]["scores"].as_object_mut().unwrap().remove("click");
+    let err = r.rank(js_sys::JSON::parse(&bad.to_string()).unwrap()).unwrap_err();
+    assert_eq!(message(err), "items[3].scores.click: missing score");
+
+    let nan = js_sys::JSON::parse(REQUEST).unwrap();
+    let item = js_sys::Reflect::get(&js_sys::Reflect::get(&nan, &"items".into()).unwrap(), &1.into()).unwrap();
+    let scores = js_sys::Reflect::get(&item, &"scores".into()).unwrap();
+    js_sys::Reflect::set(&scores, &"hate".into(), &JsValue::from_f64(f64::NAN)).unwrap();
+    let err = r.rank(nan).unwrap_err();
+    assert_eq!(message(err), "items[1].scores.hate: is NaN, expected a finite number");
+
+    let err = r.rank_columnar(&[1.0], &[2.0], &[3.0], &[0.1, 0.2, 0.3], 0).err().unwrap();
+    assert_eq!(message(err), "user: length 1, the schema has 2 user features");
+
+    let err = mtfuse::wasm::Ranker::from_bytes(&BLOB[..100]).err().unwrap();
+    assert!(message(err).contains("truncated"));
+
+    assert_eq!(r.rank(js_sys::JSON::parse(REQUEST).unwrap()).unwrap().is_object(), true);
+}
+
+/// The columnar path agrees with the object path.
+pub fn columnar_matches_object_path() {
+    let mut r = mtfuse::wasm::Ranker::from_bytes(BLOB).unwrap();
+    let req: mtfuse::RankRequest = serde_json::from_str(REQUEST).unwrap();
+    let items: Vec<f32> = req.items.iter().map(|i| i.features["duration_s"].unwrap() as f32).collect();
+    let scores: Vec<f32> = req.items.iter().flat_map(|i| ["click", "long_view", "hate"].map(|o| i.scores[o].unwrap() as f32)).collect();
+    let out = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 0).unwrap();
+    let want: Vec<Expected> = serde_json::from_str(EXPECTED).unwrap();
+    for ((&j, &s), w) in out.order().iter().zip(&out.scores()).zip(&want) {
+        assert_eq!(serde_json::json!(format!("v{j}")), w.id);
+        assert!(close(s, w.score));
+    }
+}
+
+/// simd128 and scalar kernels agree within 1e-5 relative on awkward shapes.
+pub fn simd_and_scalar_kernels_agree() {
+    let fill = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 500.0 - 1.0).collect() };
+    let mut checked = 0;
+    for &(rows, k, m) in &[(1, 40, 128), (1, 7, 5), (3, 33, 17), (4, 40, 128), (50, 40, 128), (9, 128, 64), (13, 64, 14), (1000, 11, 8)] {
+        let shape = DenseShape { rows, inputs: k, outputs: m };
+        let (x, w, b) = (fill(rows * k, 1), fill(k * m, 2), fill(m, 3));
+        for act in [Activation::Identity, Activation::Relu] {
+            let mut fast = vec![0.0; rows * m];
+            let mut slow = vec![0.0; rows * m];
+            simd::dense(shape, &x, &w, &b, act, &mut fast);
+            simd::scalar::dense(shape, &x, &w, &b, act, &mut slow);
+            for (a, s) in fast.iter().zip(&slow) {
+                assert!((a - s).abs() <= 1e-5 * (1.0 + s.abs()), "{rows}x{k}x{m}: {a} vs {s}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 16);
+    // The simd build really runs the simd kernel.
+    assert_eq!(simd::KERNEL, if cfg!(target_feature = "simd128") { "simd128" } else { "scalar" });
+}
