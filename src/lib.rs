@@ -14,8 +14,10 @@ pub mod blob;
 pub mod error;
 pub mod fusion;
 pub mod nn;
+pub mod policy;
 pub mod ranker;
 pub mod schema;
+pub mod sim;
 pub mod simd;
 
 #[cfg(target_arch = "wasm32")]
@@ -23,6 +25,7 @@ pub mod wasm;
 
 pub use blob::{Blob, BlobMeta, PolicyWeights};
 pub use error::{BlobError, RequestError};
+pub use policy::{Decision, Policy};
 pub use ranker::{Columns, RankRequest, RankedItem, Ranker, Ranking};
 pub use schema::{Feature, FeatureGroup, PolicyKind, Schema};
 

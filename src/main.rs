@@ -40,6 +40,10 @@ mod cli {
         /// Write a blob with random weights and the 7 KuaiRand objectives, for
         /// benchmarks and load tests (not for ranking anyone).
         RandomBlob(RandomBlobArgs),
+        /// Fit the user simulator on the KuaiRand log and print the fit report.
+        FitSim(FitSimArgs),
+        /// Run simulated sessions under a policy and print return, depth, long views and interactions.
+        Simulate(SimulateArgs),
     }
 
 
@@ -66,6 +70,40 @@ mod cli {
         /// Output path.
         #[arg(long)]
         out: PathBuf,
+    }
+
+    #[derive(clap::Args)]
+    struct FitSimArgs {
+        /// Folder with KuaiRand `log_*.csv` files (or one file).
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the fitted simulator.
+        #[arg(long, default_value = "models/simulator.safetensors")]
+        out: PathBuf,
+        /// Count and report malformed rows instead of stopping at the first.
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// First held-out date (yyyymmdd); earlier days train.
+        #[arg(long, default_value_t = 20220505)]
+        split_date: u32,
+        /// Seed for the fit and the threshold calibration.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    }
+
+    #[derive(clap::Args)]
+    struct SimulateArgs {
+        /// A weight blob, or `random`, or `sort:<objective>` (e.g. `sort:click`).
+        #[arg(long)]
+        policy: String,
+        /// Sessions to run; users are taken round-robin.
+        #[arg(long, default_value_t = 2000)]
+        sessions: usize,
+        /// A fitted simulator file; the committed one is built in.
+        #[arg(long)]
+        sim: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     }
 
     type Error = Box<dyn std::error::Error>;
@@ -122,6 +160,8 @@ mod cli {
                 let ranked = r.rank(&req)?;
                 println!("{}", serde_json::to_string_pretty(&ranked)?);
             }
+            Command::FitSim(a) => fit_sim(a)?,
+            Command::Simulate(a) => simulate(a)?,
             Command::RandomBlob(a) => {
                 let kind = match a.kind.as_str() {
                     "static" => mtfuse::PolicyKind::Static,
@@ -134,6 +174,73 @@ mod cli {
                 eprintln!("wrote {} ({} blob)", a.out.display(), kind.as_str());
             }
         }
+        Ok(())
+    }
+
+    /// The fitted simulator committed with the crate; what commands use without `--sim`.
+    const EMBEDDED_SIM: &[u8] = include_bytes!("../models/simulator.safetensors");
+
+    pub fn load_sim(path: Option<&PathBuf>) -> Result<mtfuse::sim::Simulator, Error> {
+        let bytes = match path {
+            Some(p) => read(p)?,
+            None => EMBEDDED_SIM.to_vec(),
+        };
+        mtfuse::sim::Simulator::from_bytes(&bytes).map_err(|e| format!("simulator: {e}").into())
+    }
+
+    fn fit_sim(a: FitSimArgs) -> Result<(), Error> {
+        use mtfuse::sim::{data, fit};
+        let t0 = std::time::Instant::now();
+        let log = data::load_dir(&a.data, a.skip_bad_rows)?;
+        eprintln!("read {} rows ({} skipped) in {:.1}s", log.rows.len(), log.skipped, t0.elapsed().as_secs_f32());
+        for ex in &log.skipped_examples {
+            eprintln!("  skipped: {ex}");
+        }
+        let cfg = fit::FitConfig { split_date: a.split_date, seed: a.seed, ..Default::default() };
+        let (sim, report) = fit::fit(&log, &cfg, mtfuse::sim::SimConfig::default())?;
+        println!("{}", report.markdown());
+        println!("disappointment threshold (median random-list reward): {:.4}", report.threshold);
+        let bytes = sim.to_bytes();
+        std::fs::write(&a.out, &bytes).map_err(|e| format!("cannot write {}: {e}", a.out.display()))?;
+        eprintln!("wrote {} ({} bytes) in {:.1}s", a.out.display(), bytes.len(), t0.elapsed().as_secs_f32());
+        Ok(())
+    }
+
+    /// Builds a policy from `--policy`.
+    pub fn policy_from(spec: &str, seed: u64) -> Result<Box<dyn mtfuse::Policy>, Error> {
+        use mtfuse::sim::env::{RandomPolicy, SortByScore};
+        if spec == "random" {
+            return Ok(Box::new(RandomPolicy::new(seed)));
+        }
+        if let Some(obj) = spec.strip_prefix("sort:") {
+            let k = mtfuse::sim::data::SIGNALS.iter().position(|s| *s == obj).ok_or_else(|| format!("--policy: unknown objective \"{obj}\" (objectives: {})", mtfuse::sim::data::SIGNALS.join(", ")))?;
+            return Ok(Box::new(SortByScore { objective: k }));
+        }
+        Ok(Box::new(load(&PathBuf::from(spec))?))
+    }
+
+    fn simulate(a: SimulateArgs) -> Result<(), Error> {
+        use mtfuse::sim::env::{mean_ci, run_session};
+        let sim = load_sim(a.sim.as_ref())?;
+        let mut policy = policy_from(&a.policy, a.seed)?;
+        let bar = indicatif::ProgressBar::new(a.sessions as u64);
+        let mut stats = Vec::with_capacity(a.sessions);
+        for s in 0..a.sessions {
+            stats.push(run_session(&sim, policy.as_mut(), s % sim.n_users(), a.seed, (s / sim.n_users()) as u64, None)?);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let show = |name: &str, f: &dyn Fn(&mtfuse::sim::SessionStats) -> f64| {
+            let (m, ci) = mean_ci(stats.iter().map(f));
+            println!("{name:<22} {m:>9.4} ± {ci:.4}");
+        };
+        println!("policy {} over {} sessions (95% CI):", a.policy, a.sessions);
+        show("return", &|s| s.ret);
+        show("depth", &|s| s.depth as f64);
+        show("long views", &|s| s.long_views as f64);
+        show("clicks", &|s| s.clicks as f64);
+        show("interactions", &|s| s.interactions as f64);
+        show("play time (s)", &|s| s.play_s);
         Ok(())
     }
 }

@@ -98,8 +98,11 @@ pub struct Ranking<'a> {
     pub order: &'a [u32],
     /// Fused score of each item in `order`.
     pub scores: &'a [f32],
+    /// The policy's normalised actions, `n × 2k` when `per_item`, else `2k`.
+    pub norm_actions: &'a [f32],
+    /// Whether actions differ per item (enhanced) or are shared (static, user-level).
+    pub per_item: bool,
     actions: &'a [f32],
-    per_item: bool,
     width: usize,
 }
 
@@ -218,7 +221,7 @@ impl Ranker {
         top_k(&sc.fused, top, &mut sc.order);
         sc.ranked_scores.clear();
         sc.ranked_scores.extend(sc.order.iter().map(|&j| sc.fused[j as usize]));
-        Ok(Ranking { order: &sc.order, scores: &sc.ranked_scores, actions: &sc.actions, per_item, width: 2 * k })
+        Ok(Ranking { order: &sc.order, scores: &sc.ranked_scores, norm_actions: &sc.norm_actions, per_item, actions: &sc.actions, width: 2 * k })
     }
 
     /// Runs the policy on validated columns, leaving real actions in

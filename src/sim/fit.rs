@@ -1,0 +1,452 @@
+//! Fits the simulator on the KuaiRand log: features from the training days,
+//! the response model (the truth), the weaker MTL model, and a report of
+//! both on the held-out days.
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::schema::{Feature, FeatureGroup};
+use crate::sim::data::{weekday, Impression, Log, CLICK, LIKE, LONG_VIEW, SIGNALS};
+use crate::sim::env::{run_session, RandomPolicy, SimConfig};
+use crate::sim::model::{context_features, Head, PlayModel, SignalModel, Simulator, CONTEXT_FEATURES, ITEM_FEATURES, USER_FEATURES, X_WIDTH};
+
+/// Fit settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct FitConfig {
+    /// First date (yyyymmdd) of the held-out days; earlier days train.
+    pub split_date: u32,
+    /// Latent factor size of the response model's id terms.
+    pub factors: usize,
+    pub epochs: usize,
+    pub learning_rate: f32,
+    pub l2: f32,
+    /// L2 on the id biases and factors, which see few rows each.
+    pub id_l2: f32,
+    /// Share of training rows the MTL model sees.
+    pub mtl_subset: f32,
+    /// MTL miscalibration: logit shift per unit of normalised log duration
+    /// for click and for long view.
+    pub mtl_duration_bias: [f32; 2],
+    pub seed: u64,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_duration_bias: [0.5, -0.5], seed: 7 }
+    }
+}
+
+/// Held-out quality of one signal under one model.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignalReport {
+    pub signal: &'static str,
+    pub positives_train: usize,
+    pub positives_test: usize,
+    pub auc_truth: Option<f64>,
+    pub auc_mtl: Option<f64>,
+    pub logloss_truth: f64,
+    pub logloss_mtl: f64,
+    pub logloss_base_rate: f64,
+    /// How the truth models this signal.
+    pub modelled_as: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FitReport {
+    pub rows_train: usize,
+    pub rows_test: usize,
+    pub rows_skipped: usize,
+    pub users: usize,
+    pub items: usize,
+    pub split_date: u32,
+    pub signals: Vec<SignalReport>,
+    pub threshold: f32,
+}
+
+impl FitReport {
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "train rows {} (before {}), held-out rows {}, skipped rows {}; {} users, {} items in the pool\n\n",
+            self.rows_train, self.split_date, self.rows_test, self.rows_skipped, self.users, self.items
+        );
+        s += "| signal | positives train / test | AUC response model | AUC MTL model | log-loss response / MTL / base rate | modelled as |\n|---|---:|---:|---:|---:|---|\n";
+        let f = |a: Option<f64>| a.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        for r in &self.signals {
+            s += &format!(
+                "| {} | {} / {} | {} | {} | {:.4} / {:.4} / {:.4} | {} |\n",
+                r.signal, r.positives_train, r.positives_test, f(r.auc_truth), f(r.auc_mtl), r.logloss_truth, r.logloss_mtl, r.logloss_base_rate, r.modelled_as
+            );
+        }
+        s
+    }
+}
+
+fn shrunk(pos: f64, n: f64, global: f64, alpha: f64) -> f32 {
+    ((pos + alpha * global) / (n + alpha)) as f32
+}
+
+/// Area under the ROC curve, ties counted half. `None` without both classes.
+pub fn auc(scores: &[f32], labels: &[u8]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut rank_sum, mut i) = (0.0f64, 0usize);
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            if labels[k] == 1 {
+                rank_sum += avg;
+            }
+        }
+        i = j + 1;
+    }
+    let pos = labels.iter().filter(|&&l| l == 1).count() as f64;
+    let neg = labels.len() as f64 - pos;
+    (pos > 0.0 && neg > 0.0).then(|| (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg))
+}
+
+fn logloss(p: &[f32], y: &[u8]) -> f64 {
+    let n = p.len().max(1) as f64;
+    p.iter().zip(y).map(|(&p, &y)| {
+        let p = (p as f64).clamp(1e-6, 1.0 - 1e-6);
+        if y == 1 { -p.ln() } else { -(1.0 - p).ln() }
+    }).sum::<f64>() / n
+}
+
+struct Sample {
+    x: [f32; X_WIDTH],
+    user: usize,
+    item: Option<usize>,
+    y: f32,
+}
+
+struct HeadSpec {
+    user_ids: bool,
+    item_ids: bool,
+    dim: usize,
+    /// Inputs the head may use; others keep weight 0.
+    mask: [bool; X_WIDTH],
+}
+
+/// Logistic regression with optional id biases and factors, by SGD.
+fn fit_head(samples: &[Sample], users: usize, items: usize, spec: &HeadSpec, cfg: &FitConfig, rng: &mut StdRng) -> Head {
+    let base = samples.iter().map(|s| s.y as f64).sum::<f64>() / samples.len().max(1) as f64;
+    let base = base.clamp(1e-4, 1.0 - 1e-4);
+    let mut h = Head { b: (base / (1.0 - base)).ln() as f32, w: vec![0.0; X_WIDTH], dim: spec.dim, ..Default::default() };
+    if spec.user_ids {
+        h.user_bias = vec![0.0; users];
+    }
+    if spec.item_ids {
+        h.item_bias = vec![0.0; items];
+    }
+    if spec.dim > 0 {
+        h.user_factors = (0..users * spec.dim).map(|_| rng.random_range(-0.05..0.05)).collect();
+        h.item_factors = (0..items * spec.dim).map(|_| rng.random_range(-0.05..0.05)).collect();
+    }
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    let id_l2 = cfg.id_l2;
+    for epoch in 0..cfg.epochs {
+        order.shuffle(rng);
+        let lr = cfg.learning_rate / (1.0 + epoch as f32 * 0.3);
+        for &n in &order {
+            let s = &samples[n];
+            let g = crate::sim::model::sigmoid(h.logit(&s.x, s.user, s.item)) - s.y;
+            h.b -= lr * g;
+            for j in 0..X_WIDTH {
+                if spec.mask[j] {
+                    h.w[j] -= lr * (g * s.x[j] + cfg.l2 * h.w[j]);
+                }
+            }
+            if let Some(ub) = h.user_bias.get_mut(s.user) {
+                *ub -= lr * (g + id_l2 * *ub);
+            }
+            if let Some(i) = s.item {
+                if let Some(ib) = h.item_bias.get_mut(i) {
+                    *ib -= lr * (g + id_l2 * *ib);
+                }
+                if spec.dim > 0 {
+                    let d = spec.dim;
+                    for f in 0..d {
+                        let (p, q) = (h.user_factors[s.user * d + f], h.item_factors[i * d + f]);
+                        h.user_factors[s.user * d + f] -= lr * (g * q + id_l2 * p);
+                        h.item_factors[i * d + f] -= lr * (g * p + id_l2 * q);
+                    }
+                }
+            }
+        }
+    }
+    h
+}
+
+/// Per-user and per-item aggregates over the training rows.
+#[derive(Default, Clone)]
+struct Agg {
+    n: f64,
+    signals: [f64; 7],
+    ratio_sum: f64,
+    ratio_n: f64,
+}
+
+impl Agg {
+    fn remove(&mut self, r: &Impression) {
+        self.n -= 1.0;
+        for s in 0..7 {
+            self.signals[s] -= r.signals[s] as f64;
+        }
+        if r.duration_ms > 0 {
+            self.ratio_sum -= (r.play_ms as f64 / r.duration_ms as f64).min(2.0);
+            self.ratio_n -= 1.0;
+        }
+    }
+
+    fn add(&mut self, r: &Impression) {
+        self.n += 1.0;
+        for s in 0..7 {
+            self.signals[s] += r.signals[s] as f64;
+        }
+        if r.duration_ms > 0 {
+            self.ratio_sum += (r.play_ms as f64 / r.duration_ms as f64).min(2.0);
+            self.ratio_n += 1.0;
+        }
+    }
+}
+
+/// Fits everything and returns the simulator and its report.
+pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator, FitReport), String> {
+    let (train, test): (Vec<&Impression>, Vec<&Impression>) = log.rows.iter().partition(|r| r.date < cfg.split_date);
+    if train.is_empty() || test.is_empty() {
+        return Err(format!("split at {} leaves {} training and {} held-out rows; both must be non-empty", cfg.split_date, train.len(), test.len()));
+    }
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+
+    // Pools: users and items seen in the training days.
+    let mut user_index: HashMap<u32, usize> = HashMap::new();
+    let mut item_index: HashMap<u32, usize> = HashMap::new();
+    let (mut user_ids, mut item_ids) = (Vec::new(), Vec::new());
+    for r in &train {
+        user_index.entry(r.user).or_insert_with(|| { user_ids.push(r.user); user_ids.len() - 1 });
+        item_index.entry(r.item).or_insert_with(|| { item_ids.push(r.item); item_ids.len() - 1 });
+    }
+    let (nu, ni) = (user_ids.len(), item_ids.len());
+    if ni < sim_cfg.candidates || sim_cfg.shown > sim_cfg.candidates {
+        return Err(format!("the training days hold {ni} items; sessions draw {} candidates and show {}", sim_cfg.candidates, sim_cfg.shown));
+    }
+
+    // Aggregates from training rows only: nothing from the held-out days.
+    let mut global = Agg::default();
+    let mut per_user = vec![Agg::default(); nu];
+    let mut per_item = vec![Agg::default(); ni];
+    let mut hours = [0f32; 24];
+    for r in &train {
+        global.add(r);
+        per_user[user_index[&r.user]].add(r);
+        per_item[item_index[&r.item]].add(r);
+        hours[r.hour as usize] += 1.0;
+    }
+    let rate = |s: usize| global.signals[s] / global.n;
+    let global_ratio = global.ratio_sum / global.ratio_n.max(1.0);
+    // Item durations (constant per video) come from the training days too.
+    let mut duration_s: HashMap<u32, f32> = HashMap::new();
+    for r in &train {
+        if r.duration_ms > 0 {
+            duration_s.insert(r.item, r.duration_ms as f32 / 1000.0);
+        }
+    }
+    let mut known: Vec<f32> = duration_s.values().copied().collect();
+    known.sort_by(f32::total_cmp);
+    let median_duration = known.get(known.len() / 2).copied().unwrap_or(30.0);
+
+    let user_row = |a: &Agg| -> [f32; 5] {
+        [
+            (1.0 + a.n).ln() as f32,
+            shrunk(a.signals[CLICK], a.n, rate(CLICK), 20.0),
+            shrunk(a.signals[LONG_VIEW], a.n, rate(LONG_VIEW), 20.0),
+            shrunk(a.signals[LIKE], a.n, rate(LIKE), 50.0),
+            shrunk(a.ratio_sum, a.ratio_n, global_ratio, 20.0),
+        ]
+    };
+    let item_row = |video: u32, a: Option<&Agg>| -> [f32; 5] {
+        let empty = Agg::default();
+        let a = a.unwrap_or(&empty);
+        let d = duration_s.get(&video).copied();
+        [
+            (1.0 + d.unwrap_or(median_duration)).ln(),
+            d.is_some() as u8 as f32,
+            shrunk(a.signals[CLICK], a.n, rate(CLICK), 10.0),
+            shrunk(a.signals[LONG_VIEW], a.n, rate(LONG_VIEW), 10.0),
+            (1.0 + a.n).ln() as f32,
+        ]
+    };
+    let user_features: Vec<f32> = per_user.iter().flat_map(user_row).collect();
+    let item_features: Vec<f32> = item_ids.iter().zip(&per_item).flat_map(|(&v, a)| item_row(v, Some(a))).collect();
+    let item_duration_s: Vec<f32> = item_ids.iter().map(|v| duration_s.get(v).copied().unwrap_or(median_duration)).collect();
+    let mut by_activity: Vec<usize> = (0..nu).collect();
+    by_activity.sort_by(|&a, &b| per_user[a].n.total_cmp(&per_user[b].n));
+    let mut user_temper = vec![0.0; nu];
+    for (rank, &u) in by_activity.iter().enumerate() {
+        user_temper[u] = rank as f32 / (nu.max(2) - 1) as f32;
+    }
+
+    // A training row's own label must not leak into its features, or the
+    // heads learn to trust engagement rates that held-out rows cannot have:
+    // training rows see leave-one-out aggregates.
+    let raw_row = |r: &Impression, leave_out: bool| -> Option<[f32; X_WIDTH]> {
+        let u = *user_index.get(&r.user)?;
+        let mut ua = per_user[u].clone();
+        let mut ia = item_index.get(&r.item).map(|&i| per_item[i].clone());
+        if leave_out {
+            ua.remove(r);
+            if let Some(a) = ia.as_mut() {
+                a.remove(r);
+            }
+        }
+        let mut x = [0.0; X_WIDTH];
+        x[..5].copy_from_slice(&user_row(&ua));
+        x[5..10].copy_from_slice(&item_row(r.item, ia.as_ref()));
+        x[10..].copy_from_slice(&context_features(r.hour, r.tab, weekday(r.date)));
+        Some(x)
+    };
+    let train_raw: Vec<[f32; X_WIDTH]> = train.iter().filter_map(|r| raw_row(r, true)).collect();
+    let names: Vec<(&str, FeatureGroup)> = USER_FEATURES.iter().map(|n| (*n, FeatureGroup::User))
+        .chain(ITEM_FEATURES.iter().map(|n| (*n, FeatureGroup::Item)))
+        .chain(CONTEXT_FEATURES.iter().map(|n| (*n, FeatureGroup::Context)))
+        .collect();
+    let features: Vec<Feature> = names.iter().enumerate().map(|(j, (name, group))| {
+        let n = train_raw.len() as f64;
+        let mean = train_raw.iter().map(|x| x[j] as f64).sum::<f64>() / n;
+        let var = train_raw.iter().map(|x| (x[j] as f64 - mean).powi(2)).sum::<f64>() / n;
+        Feature { name: name.to_string(), group: *group, mean: mean as f32, std: (var.sqrt() as f32).max(1e-3) }
+    }).collect();
+    let normalise = |raw: [f32; X_WIDTH]| -> [f32; X_WIDTH] {
+        let mut x = raw;
+        for j in 0..X_WIDTH {
+            x[j] = (raw[j] - features[j].mean) / features[j].std;
+        }
+        x
+    };
+
+    let sample = |r: &Impression, y: f32| -> Option<Sample> {
+        Some(Sample { x: normalise(raw_row(r, r.date < cfg.split_date)?), user: *user_index.get(&r.user)?, item: item_index.get(&r.item).copied(), y })
+    };
+    let clicks_train: Vec<&Impression> = train.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
+    let all = [true; X_WIDTH];
+    // The MTL model sees user and context features and the item's duration,
+    // not the item's engagement history or id.
+    let mut mtl_mask = [true; X_WIDTH];
+    for j in 7..10 {
+        mtl_mask[j] = false;
+    }
+
+    let truth_click = fit_head(&train.iter().filter_map(|r| sample(r, r.signals[CLICK] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all }, cfg, &mut rng);
+    let truth_lv = fit_head(&clicks_train.iter().filter_map(|r| sample(r, r.signals[LONG_VIEW] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all }, cfg, &mut rng);
+    let truth_like = fit_head(&clicks_train.iter().filter_map(|r| sample(r, r.signals[LIKE] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all }, cfg, &mut rng);
+
+    let subset: Vec<&Impression> = train.iter().copied().filter(|_| rng.random::<f32>() < cfg.mtl_subset).collect();
+    let mtl_spec = HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: mtl_mask };
+    let mtl_click = fit_head(&subset.iter().filter_map(|r| sample(r, r.signals[CLICK] as f32)).collect::<Vec<_>>(), nu, ni, &mtl_spec, cfg, &mut rng);
+    let sub_clicks: Vec<&Impression> = subset.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
+    let mtl_lv = fit_head(&sub_clicks.iter().filter_map(|r| sample(r, r.signals[LONG_VIEW] as f32)).collect::<Vec<_>>(), nu, ni, &mtl_spec, cfg, &mut rng);
+    let mtl_like = fit_head(&sub_clicks.iter().filter_map(|r| sample(r, r.signals[LIKE] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: false, item_ids: false, dim: 0, mask: mtl_mask }, cfg, &mut rng);
+
+    let (mut given_click, mut given_no_click) = ([0f32; 7], [0f32; 7]);
+    let n_click = clicks_train.len().max(1) as f32;
+    let n_no = (train.len() - clicks_train.len()).max(1) as f32;
+    for s in 0..7 {
+        let pos_c = clicks_train.iter().filter(|r| r.signals[s] == 1).count() as f32;
+        let pos_all = train.iter().filter(|r| r.signals[s] == 1).count() as f32;
+        given_click[s] = pos_c / n_click;
+        given_no_click[s] = (pos_all - pos_c) / n_no;
+    }
+    let ratio_mean = |pred: &dyn Fn(&Impression) -> bool| -> f32 {
+        let v: Vec<f64> = train.iter().filter(|r| r.duration_ms > 0 && pred(r)).map(|r| (r.play_ms as f64 / r.duration_ms as f64).min(2.0)).collect();
+        (v.iter().sum::<f64>() / v.len().max(1) as f64) as f32
+    };
+    let play = PlayModel {
+        ratio_long_view: ratio_mean(&|r| r.signals[LONG_VIEW] == 1),
+        ratio_click_only: ratio_mean(&|r| r.signals[CLICK] == 1 && r.signals[LONG_VIEW] == 0),
+        ratio_no_click: ratio_mean(&|r| r.signals[CLICK] == 0),
+        default_duration_s: median_duration,
+    };
+
+    let truth = SignalModel { click: truth_click, long_view_given_click: truth_lv, like_given_click: truth_like, given_click, given_no_click, duration_bias: [0.0, 0.0] };
+    let mtl = SignalModel { click: mtl_click, long_view_given_click: mtl_lv, like_given_click: mtl_like, given_click, given_no_click, duration_bias: cfg.mtl_duration_bias };
+
+    // Held-out report.
+    let test_rows: Vec<(&Impression, Sample)> = test.iter().filter_map(|r| Some((*r, sample(r, 0.0)?))).collect();
+    let mut report_signals = Vec::new();
+    let mut m = [0.0f32; 7];
+    let (mut pt, mut pm) = (vec![Vec::new(); 7], vec![Vec::new(); 7]);
+    for (_, s) in &test_rows {
+        truth.marginals(&s.x, s.user, s.item, &mut m);
+        for k in 0..7 { pt[k].push(m[k]); }
+        mtl.marginals(&s.x, s.user, None, &mut m);
+        for k in 0..7 { pm[k].push(m[k]); }
+    }
+    for k in 0..7 {
+        let y: Vec<u8> = test_rows.iter().map(|(r, _)| r.signals[k]).collect();
+        let base = vec![(rate(k) as f32).max(1e-6); y.len()];
+        report_signals.push(SignalReport {
+            signal: SIGNALS[k],
+            positives_train: train.iter().filter(|r| r.signals[k] == 1).count(),
+            positives_test: y.iter().filter(|&&v| v == 1).count(),
+            auc_truth: auc(&pt[k], &y),
+            auc_mtl: auc(&pm[k], &y),
+            logloss_truth: logloss(&pt[k], &y),
+            logloss_mtl: logloss(&pm[k], &y),
+            logloss_base_rate: logloss(&base, &y),
+            modelled_as: match k {
+                0 => "features + user/item bias + factors",
+                1 => "P(click) × P(lv | click), features + ids",
+                2 => "P(click) × P(like | click), features + user bias",
+                _ => "too rare to model: base rate given click / no click",
+            },
+        });
+    }
+
+    let mut sim = Simulator {
+        features,
+        user_ids,
+        item_ids,
+        user_features,
+        item_features,
+        item_duration_s,
+        user_temper,
+        hour_weights: hours,
+        truth,
+        mtl,
+        play,
+        config: sim_cfg,
+        report: serde_json::Value::Null,
+    };
+    // Disappointment threshold: the median list reward of random lists, so a
+    // random ranker disappoints about half the time.
+    sim.config.threshold = f32::NEG_INFINITY;
+    let mut log_rows = Vec::new();
+    let mut random = RandomPolicy::new(cfg.seed);
+    for u in 0..sim.n_users().min(400) {
+        run_session(&sim, &mut random, u, cfg.seed, 0, Some(&mut log_rows)).map_err(|e| e.to_string())?;
+    }
+    let mut list_rewards: Vec<f32> = log_rows.iter().map(|t| t.rewards.iter().sum()).collect();
+    list_rewards.sort_by(f32::total_cmp);
+    sim.config.threshold = list_rewards[list_rewards.len() / 2].max(1e-3);
+
+    let report = FitReport {
+        rows_train: train.len(),
+        rows_test: test.len(),
+        rows_skipped: log.skipped,
+        users: nu,
+        items: ni,
+        split_date: cfg.split_date,
+        signals: report_signals,
+        threshold: sim.config.threshold,
+    };
+    sim.report = serde_json::json!({"fit": report, "config": cfg});
+    Ok((sim, report))
+}

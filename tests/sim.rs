@@ -1,0 +1,210 @@
+//! The simulator: loader errors, no leakage, determinism, the leave model,
+//! and that the committed simulator responds to ranking quality.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use mtfuse::sim::data::{load_dir, DataError, COLUMNS};
+use mtfuse::sim::env::{mean_ci, run_session, RandomPolicy, SortByScore};
+use mtfuse::sim::fit::{fit, FitConfig};
+use mtfuse::sim::{SimConfig, Simulator};
+use mtfuse::{Columns, Decision, Policy, RequestError};
+
+const COMMITTED: &[u8] = include_bytes!("../models/simulator.safetensors");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mtfuse-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A small synthetic log in the official format: 12 users × 30 items over
+/// 6 days, labels from a fixed rule so the heads have something to learn.
+fn fixture_rows() -> Vec<String> {
+    let mut rows = Vec::new();
+    for day in 0..6u32 {
+        for user in 0..12u32 {
+            for k in 0..8u32 {
+                let item = (user * 7 + day * 5 + k * 3) % 30;
+                let click = ((user + item + k) % 4 == 0) as u8;
+                let lv = (click == 1 && item % 2 == 0) as u8;
+                let like = (click == 1 && item % 9 == 0) as u8;
+                let dur = 10_000 + item * 4_000;
+                let play = if lv == 1 { dur * 9 / 10 } else { dur / 20 };
+                let date = 20220501 + day;
+                let hour = (user + k) % 24;
+                let time = 1_651_334_400_000u64 + (day as u64) * 86_400_000 + (hour as u64) * 3_600_000 + k as u64;
+                rows.push(format!("{user},{item},{date},{:02}00,{time},{click},{like},0,0,0,0,{lv},{play},{dur},0,0,0,1,1", hour));
+            }
+        }
+    }
+    rows
+}
+
+fn write_log(dir: &PathBuf, rows: &[String]) -> PathBuf {
+    let path = dir.join("log_fixture.csv");
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "{}", COLUMNS.join(",")).unwrap();
+    for r in rows {
+        writeln!(f, "{r}").unwrap();
+    }
+    path
+}
+
+fn small_sim() -> SimConfig {
+    SimConfig { candidates: 20, shown: 4, ..Default::default() }
+}
+
+fn small_fit() -> FitConfig {
+    FitConfig { split_date: 20220505, epochs: 3, ..Default::default() }
+}
+
+#[test]
+fn loader_names_file_line_and_column() {
+    let dir = temp_dir("loader");
+    let mut rows = fixture_rows();
+    rows[2] = rows[2].replacen(",1,1", ",1,1", 1);
+    let mut fields: Vec<String> = rows[2].split(',').map(String::from).collect();
+    fields[5] = "7".into(); // is_click
+    rows[2] = fields.join(",");
+    let path = write_log(&dir, &rows);
+    let err = load_dir(&dir, false).unwrap_err();
+    assert!(matches!(err, DataError::BadRow { line: 4, column: "is_click", .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("{}:4: column is_click: expected 0 or 1 (value \"7\")", path.display())), "{msg}");
+
+    // Skip mode counts the row and says why, rather than dropping it silently.
+    let log = load_dir(&dir, true).unwrap();
+    assert_eq!(log.skipped, 1);
+    assert_eq!(log.rows.len(), rows.len() - 1);
+    assert!(log.skipped_examples[0].contains(":4: column is_click"));
+
+    // A short row and a bad date.
+    let mut rows = fixture_rows();
+    rows[5] = "1,2,3".into();
+    write_log(&dir, &rows);
+    let msg = load_dir(&dir, false).unwrap_err().to_string();
+    assert!(msg.contains(":7: 3 fields, expected 19"), "{msg}");
+    let mut rows = fixture_rows();
+    rows[0] = rows[0].replacen("20220501", "20221341", 1);
+    write_log(&dir, &rows);
+    let msg = load_dir(&dir, false).unwrap_err().to_string();
+    assert!(msg.contains(":2: column date: expected a date yyyymmdd"), "{msg}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn loader_rejects_a_foreign_header() {
+    let dir = temp_dir("header");
+    std::fs::write(dir.join("log_x.csv"), "a,b,c\n1,2,3\n").unwrap();
+    let msg = load_dir(&dir, false).unwrap_err().to_string();
+    assert!(msg.contains("header is [\"a\", \"b\", \"c\"]"), "{msg}");
+    std::fs::remove_dir_all(&dir).ok();
+    let empty = temp_dir("empty");
+    assert!(matches!(load_dir(&empty, false).unwrap_err(), DataError::NoFiles(_)));
+    std::fs::remove_dir_all(&empty).ok();
+}
+
+#[test]
+fn features_do_not_see_held_out_days() {
+    let dir = temp_dir("leak");
+    let rows = fixture_rows();
+    write_log(&dir, &rows);
+    let (a, _) = fit(&load_dir(&dir, false).unwrap(), &small_fit(), small_sim()).unwrap();
+    // Change every label and play time of one held-out row (date ≥ 20220505).
+    let mut changed = rows.clone();
+    let i = rows.iter().position(|r| r.contains(",20220506,")).unwrap();
+    let mut f: Vec<String> = changed[i].split(',').map(String::from).collect();
+    for c in [5, 6, 11] {
+        f[c] = if f[c] == "0" { "1".into() } else { "0".into() };
+    }
+    f[12] = "99999".into();
+    changed[i] = f.join(",");
+    write_log(&dir, &changed);
+    let (b, _) = fit(&load_dir(&dir, false).unwrap(), &small_fit(), small_sim()).unwrap();
+    assert_eq!(a.user_features, b.user_features);
+    assert_eq!(a.item_features, b.item_features);
+    assert_eq!(a.features, b.features);
+    assert_eq!(a.truth, b.truth, "the response model moved when a held-out row changed");
+    // …while changing a training row does move them.
+    let mut changed = rows.clone();
+    let mut f: Vec<String> = changed[0].split(',').map(String::from).collect();
+    f[5] = if f[5] == "0" { "1".into() } else { "0".into() };
+    changed[0] = f.join(",");
+    write_log(&dir, &changed);
+    let (c, _) = fit(&load_dir(&dir, false).unwrap(), &small_fit(), small_sim()).unwrap();
+    assert_ne!(a.user_features, c.user_features);
+    // A pool smaller than the candidate count is an error, not a panic.
+    let err = fit(&load_dir(&dir, false).unwrap(), &small_fit(), SimConfig::default()).unwrap_err();
+    assert!(err.contains("hold 30 items; sessions draw 50 candidates"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn simulator_round_trips_and_rejects_corruption() {
+    let sim = Simulator::from_bytes(COMMITTED).unwrap();
+    let again = sim.to_bytes();
+    assert_eq!(Simulator::from_bytes(&again).unwrap(), sim);
+    let mut bad = again.clone();
+    let at = bad.len() - 10;
+    bad[at] ^= 1;
+    assert!(Simulator::from_bytes(&bad).unwrap_err().to_string().contains("crc32"));
+    assert!(Simulator::from_bytes(&again[..again.len() / 2]).is_err());
+}
+
+#[test]
+fn sessions_are_deterministic_under_a_seed() {
+    let sim = Simulator::from_bytes(COMMITTED).unwrap();
+    let run = |seed| {
+        let mut log = Vec::new();
+        let stats = run_session(&sim, &mut RandomPolicy::new(3), 5, seed, 0, Some(&mut log)).unwrap();
+        (stats, log)
+    };
+    let (s1, l1) = run(42);
+    let (s2, l2) = run(42);
+    assert_eq!(s1, s2);
+    assert_eq!(l1, l2);
+    assert!(l1.last().unwrap().done && l1.iter().rev().skip(1).all(|t| !t.done));
+    assert_eq!(l1[0].candidates.len(), 50);
+    assert_eq!(l1[0].shown.len(), 6);
+    let (s3, _) = run(43);
+    assert_ne!(s1, s3, "a different seed gave the same session");
+}
+
+/// Shows the longest (or shortest) videos: long ones earn play time, short
+/// ones earn almost nothing, so their lists keep disappointing.
+struct ByDuration {
+    longest: bool,
+}
+
+impl Policy for ByDuration {
+    fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
+        let width = cols.items.len() / (cols.scores.len() / 7);
+        let key: Vec<f32> = cols.items.chunks_exact(width).map(|f| if self.longest { f[0] } else { -f[0] }).collect();
+        mtfuse::fusion::top_k(&key, top, &mut out.order);
+        out.actions.clear();
+        Ok(())
+    }
+}
+
+#[test]
+fn disappointing_lists_end_sessions_sooner() {
+    let sim = Simulator::from_bytes(COMMITTED).unwrap();
+    let depth = |longest| {
+        let mut p = ByDuration { longest };
+        mean_ci((0..300).map(|u| run_session(&sim, &mut p, u, 9, 0, None).unwrap().depth as f64))
+    };
+    let (good, gci) = depth(true);
+    let (bad, bci) = depth(false);
+    assert!(good - gci > bad + bci, "depth with good lists {good:.2}±{gci:.2} vs bad {bad:.2}±{bci:.2}");
+}
+
+#[test]
+fn committed_simulator_responds_to_ranking_quality() {
+    let sim = Simulator::from_bytes(COMMITTED).unwrap();
+    let returns = |p: &mut dyn Policy| mean_ci((0..600).map(|s| run_session(&sim, p, s % sim.n_users(), 1, 0, None).unwrap().ret));
+    let (sorted, sci) = returns(&mut SortByScore { objective: 0 });
+    let (random, rci) = returns(&mut RandomPolicy::new(1));
+    assert!((sorted - random).abs() > sci + rci, "sort-by-MTL-click {sorted:.3}±{sci:.3} vs random {random:.3}±{rci:.3}");
+}
