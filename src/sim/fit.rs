@@ -403,8 +403,8 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
             logloss_base_rate: logloss(&base, &y),
             modelled_as: match k {
                 0 => "features + user/item bias + factors",
-                1 => "P(click) × P(lv | click), features + ids",
-                2 => "P(click) × P(like | click), features + user bias",
+                1 => "P(click) × P(lv given click), features + ids",
+                2 => "P(click) × P(like given click), features + user bias",
                 _ => "too rare to model: base rate given click / no click",
             },
         });

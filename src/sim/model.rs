@@ -185,6 +185,7 @@ impl Simulator {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     fn tensors(&self) -> Vec<(String, &Vec<f32>)> {
         let mut t: Vec<(String, &Vec<f32>)> = vec![
             ("user_features".into(), &self.user_features),
