@@ -37,7 +37,9 @@ pub fn request_from<'de, D: serde::Deserializer<'de>>(de: D) -> Result<RankReque
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "request".to_string() } else { path };
-        RequestError::new(field, e.into_inner().to_string())
+        let msg = e.into_inner().to_string();
+        // serde-wasm-bindgen wraps messages as JS errors, which print with a prefix.
+        RequestError::new(field, msg.strip_prefix("Error: ").unwrap_or(&msg))
     })
 }
 
@@ -107,6 +109,23 @@ pub struct Ranking<'a> {
 }
 
 impl Ranking<'_> {
+    /// The ranked items as returned to callers, with ids looked up by request index.
+    pub fn to_items(&self, id: impl Fn(usize) -> ItemId, with_actions: bool) -> Vec<RankedItem> {
+        let k = self.width / 2;
+        self.order
+            .iter()
+            .zip(self.scores)
+            .map(|(&j, &score)| RankedItem {
+                id: id(j as usize),
+                score,
+                action: with_actions.then(|| {
+                    let a = self.action(j as usize);
+                    Action { powers: a[..k].to_vec(), biases: a[k..].to_vec() }
+                }),
+            })
+            .collect()
+    }
+
     /// Real action `(p_1..p_k, b_1..b_k)` used for request item `item`.
     pub fn action(&self, item: usize) -> &[f32] {
         let at = if self.per_item { item * self.width } else { 0 };
@@ -320,22 +339,9 @@ impl Ranker {
             fill_named(&item.features, s, FeatureGroup::Item, &format!("items[{j}].features"), &mut inp.items)?;
             fill_scores(&item.scores, s, &format!("items[{j}].scores"), &mut inp.scores)?;
         }
-        let k = s.k();
         let cols = Columns { user: &inp.user, context: &inp.context, items: &inp.items, scores: &inp.scores };
         let ranking = self.rank_columns(&cols, top)?;
-        Ok(ranking
-            .order
-            .iter()
-            .zip(ranking.scores)
-            .map(|(&j, &score)| RankedItem {
-                id: req.items[j as usize].id.clone(),
-                score,
-                action: req.with_actions.then(|| {
-                    let a = ranking.action(j as usize);
-                    Action { powers: a[..k].to_vec(), biases: a[k..].to_vec() }
-                }),
-            })
-            .collect())
+        Ok(ranking.to_items(|j| req.items[j].id.clone(), req.with_actions))
     }
 }
 

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::ranker::{request_from, Columns};
 
@@ -67,6 +68,63 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 pub struct Ranker {
     inner: crate::Ranker,
+    keys: Keys,
+    cols: ColumnBuffers,
+}
+
+/// Property names as JS strings, made once per ranker so the object path
+/// reads requests with plain property lookups.
+struct Keys {
+    user: Vec<JsValue>,
+    context: Vec<JsValue>,
+    item: Vec<JsValue>,
+    objectives: Vec<JsValue>,
+    top: [JsValue; 5],
+    item_fields: [JsValue; 3],
+}
+
+impl Keys {
+    fn new(s: &crate::Schema) -> Keys {
+        let js = |names: Vec<&str>| names.into_iter().map(JsValue::from_str).collect::<Vec<_>>();
+        Keys {
+            user: js(s.names(crate::FeatureGroup::User).collect()),
+            context: js(s.names(crate::FeatureGroup::Context).collect()),
+            item: js(s.names(crate::FeatureGroup::Item).collect()),
+            objectives: js(s.objectives.iter().map(String::as_str).collect()),
+            top: ["user", "context", "items", "topK", "withActions"].map(JsValue::from_str),
+            item_fields: ["id", "scores", "features"].map(JsValue::from_str),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ColumnBuffers {
+    user: Vec<f32>,
+    context: Vec<f32>,
+    items: Vec<f32>,
+    scores: Vec<f32>,
+    ids: Vec<crate::ranker::ItemId>,
+}
+
+/// Reads `names` from a plain object whose own keys are exactly those names,
+/// as finite numbers. `None` means "not that simple": the caller falls back
+/// to the validating serde path, which explains what is wrong.
+fn read_numbers(obj: &JsValue, names: &[JsValue], out: &mut Vec<f32>) -> Option<()> {
+    if names.is_empty() && (obj.is_undefined() || obj.is_null()) {
+        return Some(());
+    }
+    let o = obj.dyn_ref::<js_sys::Object>()?;
+    if js_sys::Object::keys(o).length() as usize != names.len() {
+        return None;
+    }
+    for k in names {
+        let v = js_sys::Reflect::get(o, k).ok()?.as_f64()?;
+        if !v.is_finite() || !(v as f32).is_finite() {
+            return None;
+        }
+        out.push(v as f32);
+    }
+    Some(())
 }
 
 /// Result of `rankColumnar`: indices into the request's items, best first,
@@ -111,7 +169,8 @@ impl Ranker {
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Ranker, JsError> {
         let inner = crate::Ranker::from_bytes(bytes).map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(Ranker { inner })
+        let keys = Keys::new(inner.schema());
+        Ok(Ranker { inner, keys, cols: ColumnBuffers::default() })
     }
 
     /// `"static"`, `"user-level"` or `"enhanced"`.
@@ -145,8 +204,14 @@ impl Ranker {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "RankRequest")] request: JsValue,
     ) -> Result<JsValue, JsError> {
-        let req = request_from(serde_wasm_bindgen::Deserializer::from(request)).map_err(|e| JsError::new(&e.to_string()))?;
-        let ranked = self.inner.rank(&req).map_err(|e| JsError::new(&e.to_string()))?;
+        let ranked = match self.read_request(&request).map_err(|e| JsError::new(&e.to_string()))? {
+            Some((top, with_actions)) => self.rank_read(top, with_actions)?,
+            None => {
+                // Slow path: full serde validation, which names the bad field.
+                let req = request_from(serde_wasm_bindgen::Deserializer::from(request)).map_err(|e| JsError::new(&e.to_string()))?;
+                self.inner.rank(&req).map_err(|e| JsError::new(&e.to_string()))?
+            }
+        };
         to_js(&ranked)
     }
 
@@ -184,4 +249,94 @@ pub fn bench_dense(rows: usize, inputs: usize, outputs: usize, iters: u32) -> f3
         dense(shape, &x, &w, &b, Activation::Relu, &mut y);
     }
     y.iter().sum()
+}
+
+impl Ranker {
+    /// Fast read of a well-formed request into the column buffers, with
+    /// property lookups instead of generic deserialisation. Returns
+    /// `(topK, withActions)`, `None` for anything the serde path must explain,
+    /// or an error for unknown properties, which serde-wasm-bindgen would
+    /// silently skip.
+    fn read_request(&mut self, req: &JsValue) -> Result<Option<(usize, bool)>, crate::RequestError> {
+        let unknown = |field: String, key: &JsValue, known: &[JsValue]| {
+            let names: Vec<String> = known.iter().filter_map(|k| k.as_string()).collect();
+            crate::RequestError::new(format!("{field}{}", key.as_string().unwrap_or_default()), format!("unknown field, expected one of {}", names.join(", ")))
+        };
+        let k = &self.keys;
+        if let Some(obj) = req.dyn_ref::<js_sys::Object>() {
+            if let Some(key) = js_sys::Object::keys(obj).iter().find(|key| !k.top.contains(key)) {
+                return Err(unknown(String::new(), &key, &k.top));
+            }
+            if let Ok(items) = js_sys::Reflect::get(obj, &k.top[2]).and_then(|v| v.dyn_into::<js_sys::Array>().map_err(JsValue::from)) {
+                for (j, item) in items.iter().enumerate() {
+                    if let Some(o) = item.dyn_ref::<js_sys::Object>() {
+                        if let Some(key) = js_sys::Object::keys(o).iter().find(|key| !k.item_fields.contains(key)) {
+                            return Err(unknown(format!("items[{j}]."), &key, &k.item_fields));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(self.read_known(req))
+    }
+
+    fn read_known(&mut self, req: &JsValue) -> Option<(usize, bool)> {
+        let (k, c) = (&self.keys, &mut self.cols);
+        let obj = req.dyn_ref::<js_sys::Object>()?;
+        let known = js_sys::Object::keys(obj);
+        if known.iter().any(|key| !k.top.contains(&key)) {
+            return None;
+        }
+        let get = |o: &js_sys::Object, key: &JsValue| js_sys::Reflect::get(o, key).ok();
+        c.user.clear();
+        c.context.clear();
+        c.items.clear();
+        c.scores.clear();
+        c.ids.clear();
+        read_numbers(&get(obj, &k.top[0])?, &k.user, &mut c.user)?;
+        read_numbers(&get(obj, &k.top[1])?, &k.context, &mut c.context)?;
+        let items = get(obj, &k.top[2])?.dyn_into::<js_sys::Array>().ok()?;
+        if items.length() == 0 {
+            return None;
+        }
+        for item in items.iter() {
+            let o = item.dyn_ref::<js_sys::Object>()?;
+            let fields = js_sys::Object::keys(o);
+            if fields.iter().any(|f| !k.item_fields.contains(&f)) {
+                return None;
+            }
+            let id = get(o, &k.item_fields[0])?;
+            c.ids.push(if let Some(s) = id.as_string() {
+                crate::ranker::ItemId::Str(s)
+            } else {
+                let v = id.as_f64()?;
+                if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 { crate::ranker::ItemId::Int(v as i64) } else { crate::ranker::ItemId::Num(v) }
+            });
+            read_numbers(&get(o, &k.item_fields[1])?, &k.objectives, &mut c.scores)?;
+            read_numbers(&get(o, &k.item_fields[2])?, &k.item, &mut c.items)?;
+        }
+        let n = c.ids.len();
+        let top = match get(obj, &k.top[3])? {
+            v if v.is_undefined() => n,
+            v => {
+                let t = v.as_f64()?;
+                if t.fract() != 0.0 || t < 1.0 || t > n as f64 {
+                    return None;
+                }
+                t as usize
+            }
+        };
+        let with_actions = match get(obj, &k.top[4])? {
+            v if v.is_undefined() => false,
+            v => v.as_bool()?,
+        };
+        Some((top, with_actions))
+    }
+
+    fn rank_read(&mut self, top: usize, with_actions: bool) -> Result<Vec<crate::RankedItem>, JsError> {
+        let c = &self.cols;
+        let cols = Columns { user: &c.user, context: &c.context, items: &c.items, scores: &c.scores };
+        let r = self.inner.rank_columns(&cols, top).map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(r.to_items(|j| c.ids[j].clone(), with_actions))
+    }
 }

@@ -59,6 +59,22 @@ for (const flavour of ["simd", "scalar"]) {
   });
 }
 
+test("object path keeps numeric ids, honours topK and withActions, and ignores nothing", async () => {
+  const m = await load("simd");
+  const r = m.Ranker.fromBytes(blob);
+  const numeric = { ...request, items: request.items.map((it, j) => ({ ...it, id: 100 + j })), topK: 2, withActions: false };
+  const out = r.rank(numeric);
+  assert.deepEqual(out.map((i) => i.id), expected.slice(0, 2).map((i) => 100 + Number(i.id.slice(1))));
+  assert.equal(out[0].action, undefined);
+  out.forEach((x, i) => assert.ok(close(x.score, expected[i].score)));
+  // An extra property anywhere is an error, not silently dropped.
+  const extra = structuredClone(request);
+  extra.items[0].colour = "red";
+  assert.throws(() => r.rank(extra), { message: "items[0].colour: unknown field, expected one of id, scores, features" });
+  assert.throws(() => r.rank({ ...request, topk: 3 }), { message: "topk: unknown field, expected one of user, context, items, topK, withActions" });
+  assert.throws(() => r.rank({ ...request, user: { ...request.user, activity: "55" } }), { message: /^user\.activity: invalid type: string "55", expected f64/ });
+});
+
 test("simd and scalar builds agree within 1e-5 relative", async () => {
   const [a, b] = await Promise.all([load("simd"), load("scalar")]);
   const ra = a.Ranker.fromBytes(blob).rank(request);
