@@ -16,6 +16,8 @@ pub mod fusion;
 pub mod nn;
 pub mod policy;
 pub mod ranker;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod rl;
 pub mod schema;
 pub mod sim;
 pub mod simd;

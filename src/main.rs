@@ -40,6 +40,8 @@ mod cli {
         /// Write a blob with random weights and the 7 KuaiRand objectives, for
         /// benchmarks and load tests (not for ranking anyone).
         RandomBlob(RandomBlobArgs),
+        /// Train a policy on the simulator and export its blob.
+        Train(TrainArgs),
         /// Fit the user simulator on the KuaiRand log and print the fit report.
         FitSim(FitSimArgs),
         /// Run simulated sessions under a policy and print return, depth, long views and interactions.
@@ -106,6 +108,25 @@ mod cli {
         seed: u64,
     }
 
+    #[derive(clap::Args)]
+    struct TrainArgs {
+        /// static (cross-entropy search), user (UnifiedRL) or enhanced (EnhancedRL).
+        #[arg(long)]
+        algo: String,
+        /// Hyper-parameters (TOML or JSON); defaults otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where to write the blob; metrics go next to it as `.metrics.jsonl`.
+        #[arg(long)]
+        out: PathBuf,
+        /// Static blob whose action is the baseline for user/enhanced.
+        #[arg(long, default_value = "models/static.safetensors")]
+        baseline: PathBuf,
+        /// A fitted simulator file; the committed one is built in.
+        #[arg(long)]
+        sim: Option<PathBuf>,
+    }
+
     type Error = Box<dyn std::error::Error>;
 
     pub fn main() -> ExitCode {
@@ -161,6 +182,7 @@ mod cli {
                 println!("{}", serde_json::to_string_pretty(&ranked)?);
             }
             Command::FitSim(a) => fit_sim(a)?,
+            Command::Train(a) => train(a)?,
             Command::Simulate(a) => simulate(a)?,
             Command::RandomBlob(a) => {
                 let kind = match a.kind.as_str() {
@@ -241,6 +263,49 @@ mod cli {
         show("clicks", &|s| s.clicks as f64);
         show("interactions", &|s| s.interactions as f64);
         show("play time (s)", &|s| s.play_s);
+        Ok(())
+    }
+
+    fn train(a: TrainArgs) -> Result<(), Error> {
+        use mtfuse::rl::{train as t, TrainConfig};
+        let cfg = match &a.config {
+            Some(p) => TrainConfig::from_file(p)?,
+            None => TrainConfig::default(),
+        };
+        let sim = load_sim(a.sim.as_ref())?;
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        let progress = |m: &str| {
+            eprintln!("{m}");
+            bar.set_message(m.to_string());
+        };
+        let t0 = std::time::Instant::now();
+        let mut metrics = Vec::new();
+        let bytes = match a.algo.as_str() {
+            "static" => {
+                let (action, ret) = t::train_static(&sim, &cfg, &mut metrics, &progress)?;
+                let summary = serde_json::json!({"algo": "static", "return": ret, "train_seconds": t0.elapsed().as_secs_f64()});
+                let r = t::static_ranker(&sim, &action, &cfg, summary)?;
+                mtfuse::Blob::to_bytes(&r.blob().meta, &r.blob().weights)?
+            }
+            "user" | "enhanced" => {
+                let base = load(&a.baseline)?;
+                let mtfuse::PolicyWeights::Static(action) = &base.blob().weights else {
+                    return Err(format!("--baseline {}: not a static blob", a.baseline.display()).into());
+                };
+                let kind = if a.algo == "user" { mtfuse::PolicyKind::UserLevel } else { mtfuse::PolicyKind::Enhanced };
+                let trained = t::train_rl(&sim, kind, action, &cfg, &mut metrics, &progress)?;
+                progress(&format!("training throughput: {:.0} pair-updates/s", trained.pair_updates_per_s));
+                trained.bytes
+            }
+            other => return Err(format!("--algo: \"{other}\" is not static, user or enhanced").into()),
+        };
+        bar.finish_and_clear();
+        std::fs::write(&a.out, &bytes).map_err(|e| format!("cannot write {}: {e}", a.out.display()))?;
+        let metrics_path = a.out.with_extension("metrics.jsonl");
+        let lines: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
+        std::fs::write(&metrics_path, lines.join("\n") + "\n")?;
+        println!("wrote {} and {} in {:.1}s", a.out.display(), metrics_path.display(), t0.elapsed().as_secs_f64());
         Ok(())
     }
 }

@@ -1,0 +1,109 @@
+//! Offline actor-critic training of the fusion policies (native only).
+//!
+//! `train` holds the three algorithms, each a top-to-bottom loop: the static
+//! cross-entropy search, UnifiedRL (one action per request) and EnhancedRL
+//! (one action per user-item pair, list-level TD). `net` is the small MLP
+//! with hand-written gradients they share.
+
+pub mod net;
+pub mod train;
+
+use serde::{Deserialize, Serialize};
+
+/// Every hyper-parameter, with the paper's defaults. Read from and written
+/// to TOML or JSON; recorded in each exported blob.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Seed for data collection, initialisation and batches.
+    pub seed: u64,
+    /// Progressive rounds R: each collects with the last policy, then trains.
+    pub rounds: usize,
+    /// Sessions collected per round.
+    pub sessions_per_round: usize,
+    /// Gradient updates per round.
+    pub updates_per_round: usize,
+    /// Transitions per batch.
+    pub batch: usize,
+    /// Actor hidden widths.
+    pub actor_hidden: Vec<usize>,
+    /// Critic hidden widths.
+    pub critic_hidden: Vec<usize>,
+    /// Q-networks per critic group (m).
+    pub ensemble: usize,
+    /// Discount γ.
+    pub gamma: f32,
+    /// Soft target update rate τ.
+    pub tau: f32,
+    pub actor_lr: f32,
+    pub critic_lr: f32,
+    /// Global gradient-norm clip.
+    pub clip: f32,
+    /// Penalty λ on the ensemble's standard deviation in the actor objective.
+    pub lambda: f32,
+    /// Weight η of the out-of-box penalty d(a).
+    pub eta: f32,
+    /// Decay κ of φ and growth rate of d outside the box.
+    pub kappa: f32,
+    /// Half-width of the exploration box: ε ~ U(−explore, explore) per dimension.
+    pub explore: f32,
+    /// Weights w_g of critic group A (long view, watch time) and B (interactions).
+    pub group_weights: [f32; 2],
+    /// Cross-entropy search for the static policy: iterations, population, elite, sessions per candidate.
+    pub es_iterations: usize,
+    pub es_population: usize,
+    pub es_elite: usize,
+    pub es_sessions: usize,
+    /// Critic-only updates at the start of the first round, so the actor
+    /// follows a critic that has seen data rather than its initialisation.
+    pub critic_warmup: usize,
+    /// Sessions for the per-round evaluation of the learned policy.
+    pub eval_sessions: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            seed: 1,
+            rounds: 3,
+            sessions_per_round: 3000,
+            updates_per_round: 1500,
+            batch: 64,
+            actor_hidden: vec![128, 64],
+            critic_hidden: vec![64, 32],
+            ensemble: 10,
+            gamma: 0.9,
+            tau: 0.005,
+            actor_lr: 3e-4,
+            critic_lr: 1e-3,
+            clip: 10.0,
+            lambda: 0.5,
+            eta: 1.0,
+            kappa: 5.0,
+            explore: 0.15,
+            group_weights: [1.0, 1.0],
+            es_iterations: 8,
+            es_population: 16,
+            es_elite: 4,
+            es_sessions: 300,
+            critic_warmup: 500,
+            eval_sessions: 1000,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads TOML (`.toml`) or JSON (anything else).
+    pub fn from_file(path: &std::path::Path) -> Result<TrainConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "toml") {
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        } else {
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises")
+    }
+}

@@ -1,0 +1,578 @@
+//! The three training algorithms and what they share: blob metadata for the
+//! simulator's schema, exploration, data collection and evaluation.
+
+use ndarray::{s, Array2};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::blob::{Blob, BlobMeta, PolicyWeights, DEFAULT_OBJECTIVES};
+use crate::error::RequestError;
+use crate::fusion::{fuse, top_k, ActionSpace};
+use crate::policy::{Decision, Policy};
+use crate::ranker::{Columns, Ranker};
+use crate::rl::net::{Adam, Head, Mlp};
+use crate::rl::TrainConfig;
+use crate::schema::{request_stat_name, Feature, FeatureGroup, PolicyKind, Schema};
+use crate::sim::env::{mean_ci, run_session, Response, SessionStats, Transition};
+use crate::sim::Simulator;
+
+const K: usize = 7;
+const A: usize = 2 * K;
+
+/// Real action ranges: powers in [0, 2] (hate in [−2, 0]), biases in [0.001, 1].
+pub fn action_ranges() -> (Vec<f32>, Vec<f32>) {
+    let mut lo = vec![0.0; K];
+    let mut hi = vec![2.0; K];
+    (lo[K - 1], hi[K - 1]) = (-2.0, 0.0);
+    lo.extend([1e-3; K]);
+    hi.extend([1.0; K]);
+    (lo, hi)
+}
+
+/// One line of the metrics log (JSON lines).
+pub type Metrics = Vec<serde_json::Value>;
+
+/// Feature list of a blob trained on `sim`: the simulator's user, context
+/// and item features, then the kind's score or request statistics.
+pub fn blob_features(sim: &Simulator, kind: PolicyKind, score_stats: &[(f32, f32)]) -> Vec<Feature> {
+    let mut f: Vec<Feature> = [FeatureGroup::User, FeatureGroup::Context, FeatureGroup::Item].iter().flat_map(|g| sim.group(*g).cloned()).collect();
+    match kind {
+        PolicyKind::Enhanced => f.extend(DEFAULT_OBJECTIVES.iter().zip(score_stats).map(|(o, (m, s))| Feature { name: o.to_string(), group: FeatureGroup::Score, mean: *m, std: *s })),
+        PolicyKind::UserLevel => {
+            for (stat, range) in [("mean", 0..K), ("std", K..2 * K)] {
+                f.extend(DEFAULT_OBJECTIVES.iter().zip(&score_stats[range]).map(|(o, (m, s))| Feature { name: request_stat_name(stat, o), group: FeatureGroup::Request, mean: *m, std: *s }));
+            }
+        }
+        PolicyKind::Static => {}
+    }
+    f
+}
+
+fn meta(sim: &Simulator, kind: PolicyKind, stats: &[(f32, f32)], hidden: Vec<usize>, baseline: Vec<f32>, cfg: &TrainConfig, summary: serde_json::Value) -> BlobMeta {
+    let (action_low, action_high) = action_ranges();
+    BlobMeta {
+        kind,
+        objectives: DEFAULT_OBJECTIVES.iter().map(|s| s.to_string()).collect(),
+        features: blob_features(sim, kind, stats),
+        action_low,
+        action_high,
+        baseline_action: baseline,
+        hidden,
+        config: serde_json::to_value(cfg).expect("config serialises"),
+        summary,
+    }
+}
+
+fn ranker(meta: BlobMeta, weights: PolicyWeights) -> Result<Ranker, String> {
+    let bytes = Blob::to_bytes(&meta, &weights).map_err(|e| e.to_string())?;
+    Ranker::from_bytes(&bytes).map_err(|e| e.to_string())
+}
+
+/// A static policy as a ranker (its normalised action, shared by all).
+pub fn static_ranker(sim: &Simulator, action: &[f32], cfg: &TrainConfig, summary: serde_json::Value) -> Result<Ranker, String> {
+    ranker(meta(sim, PolicyKind::Static, &[], vec![], action.to_vec(), cfg, summary), PolicyWeights::Static(action.to_vec()))
+}
+
+/// Runs `sessions` sessions (users round-robin) and returns their stats.
+pub fn evaluate(sim: &Simulator, policy: &mut dyn Policy, sessions: usize, seed: u64) -> Result<Vec<SessionStats>, RequestError> {
+    (0..sessions).map(|s| run_session(sim, policy, s % sim.n_users(), seed, (s / sim.n_users()) as u64, None)).collect()
+}
+
+/// The behaviour policy: the current policy plus `U(−explore, explore)` per
+/// normalised action dimension, drawn once per request.
+pub struct Explore<'a> {
+    pub inner: &'a mut Ranker,
+    pub space: ActionSpace,
+    pub explore: f32,
+    pub rng: StdRng,
+    fused: Vec<f32>,
+    real: Vec<f32>,
+}
+
+impl<'a> Explore<'a> {
+    pub fn new(inner: &'a mut Ranker, explore: f32, seed: u64) -> Explore<'a> {
+        let space = inner.blob().actions.clone();
+        Explore { inner, space, explore, rng: StdRng::seed_from_u64(seed), fused: Vec::new(), real: vec![0.0; A] }
+    }
+}
+
+impl Policy for Explore<'_> {
+    fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
+        let n = cols.scores.len() / K;
+        let r = self.inner.rank_columns(cols, n)?;
+        let eps: Vec<f32> = (0..A).map(|_| self.rng.random_range(-self.explore..self.explore)).collect();
+        out.actions.clear();
+        out.actions.extend(r.norm_actions.iter().enumerate().map(|(i, a)| (a + eps[i % A]).clamp(-1.0, 1.0)));
+        out.per_item = r.per_item;
+        self.fused.clear();
+        for j in 0..n {
+            let a = if out.per_item { &out.actions[j * A..(j + 1) * A] } else { &out.actions[..A] };
+            self.space.to_real(a, &mut self.real);
+            self.fused.push(fuse(&cols.scores[j * K..(j + 1) * K], &self.real));
+        }
+        top_k(&self.fused, top, &mut out.order);
+        Ok(())
+    }
+}
+
+/// Cross-entropy search for one global normalised action maximising mean
+/// simulated return; all candidates see the same sessions.
+pub fn train_static(sim: &Simulator, cfg: &TrainConfig, metrics: &mut Metrics, progress: &dyn Fn(&str)) -> Result<(Vec<f32>, f64), String> {
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let (mut mean, mut std) = (vec![0.0f32; A], vec![0.5f32; A]);
+    let mut best = (mean.clone(), f64::NEG_INFINITY);
+    for it in 0..cfg.es_iterations {
+        let mut scored = Vec::new();
+        for _ in 0..cfg.es_population {
+            let a: Vec<f32> = (0..A).map(|d| (mean[d] + std[d] * (rng.random::<f32>() * 2.0 - 1.0) * 1.732).clamp(-1.0, 1.0)).collect();
+            let mut r = static_ranker(sim, &a, cfg, serde_json::Value::Null)?;
+            let stats = evaluate(sim, &mut r, cfg.es_sessions, cfg.seed + 1000 + it as u64).map_err(|e| e.to_string())?;
+            scored.push((mean_ci(stats.iter().map(|s| s.ret)).0, a));
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let elite = &scored[..cfg.es_elite.min(scored.len())];
+        for d in 0..A {
+            let m = elite.iter().map(|e| e.1[d]).sum::<f32>() / elite.len() as f32;
+            let v = elite.iter().map(|e| (e.1[d] - m).powi(2)).sum::<f32>() / elite.len() as f32;
+            mean[d] = m;
+            std[d] = v.sqrt().max(0.02);
+        }
+        if scored[0].0 > best.1 {
+            best = (scored[0].1.clone(), scored[0].0);
+        }
+        metrics.push(serde_json::json!({"algo": "static", "iteration": it, "charts/elite_return": elite[0].0, "charts/population_mean": scored.iter().map(|s| s.0).sum::<f64>() / scored.len() as f64}));
+        progress(&format!("ES iteration {it}: best {:.3}", scored[0].0));
+    }
+    // Re-evaluate the final mean and the best candidate on fresh sessions; keep the better.
+    let mut final_pick = best.0.clone();
+    let mut best_ret = f64::NEG_INFINITY;
+    for cand in [mean.clone(), best.0.clone()] {
+        let mut r = static_ranker(sim, &cand, cfg, serde_json::Value::Null)?;
+        let ret = mean_ci(evaluate(sim, &mut r, cfg.es_sessions, cfg.seed + 7777).map_err(|e| e.to_string())?.iter().map(|s| s.ret)).0;
+        if ret > best_ret {
+            (best_ret, final_pick) = (ret, cand);
+        }
+    }
+    Ok((final_pick, best_ret))
+}
+
+/// One logged decision as the critics and the actor see it.
+struct Sample {
+    /// Normalised states of the pairs (enhanced: each shown item; user-level: the request).
+    states: Vec<Vec<f32>>,
+    /// Logged normalised actions, one per state.
+    actions: Vec<Vec<f32>>,
+    /// Behaviour policy's action before noise: the centre of the box.
+    centers: Vec<Vec<f32>>,
+    /// List reward per critic group.
+    rewards: [f32; 2],
+    next: Option<usize>,
+}
+
+/// Reward of one response split into group A (long view, watch time, click) and B (interactions).
+fn group_rewards(r: &Response, sim: &Simulator) -> [f32; 2] {
+    let w = &sim.config.reward;
+    let a = w.signals[0] * r.signals[0] as f32 + w.signals[1] * r.signals[1] as f32 + w.play_s * r.play_s;
+    let b = (2..7).map(|s| w.signals[s] * r.signals[s] as f32).sum();
+    [a, b]
+}
+
+/// The state vectors a ranker with this schema computes, for each pair of a transition.
+fn pair_states(sim: &Simulator, schema: &Schema, t: &Transition) -> Vec<Vec<f32>> {
+    let norm = |v: f32, i: usize| (v - schema.mean[i]) * schema.inv_std[i];
+    let mut shared: Vec<f32> = sim.user_row(t.user as usize).iter().enumerate().map(|(i, &v)| norm(v, schema.user.start + i)).collect();
+    shared.extend(t.context.iter().enumerate().map(|(i, &v)| norm(v, schema.context.start + i)));
+    match schema.kind {
+        PolicyKind::Enhanced => t
+            .shown
+            .iter()
+            .map(|&p| {
+                let item = t.candidates[p as usize] as usize;
+                let mut s = shared.clone();
+                s.extend(sim.item_row(item).iter().enumerate().map(|(i, &v)| norm(v, schema.item.start + i)));
+                s.extend(t.scores[p as usize * K..(p as usize + 1) * K].iter().enumerate().map(|(i, &v)| norm(v, schema.score.start + i)));
+                s
+            })
+            .collect(),
+        _ => {
+            let n = t.candidates.len() as f64;
+            let mut s = shared;
+            let mut st = [0.0f64; A];
+            for row in t.scores.chunks_exact(K) {
+                for (o, &v) in row.iter().enumerate() {
+                    st[o] += v as f64;
+                    st[K + o] += (v as f64).powi(2);
+                }
+            }
+            for o in 0..K {
+                let m = st[o] / n;
+                st[K + o] = (st[K + o] / n - m * m).max(0.0).sqrt();
+                st[o] = m;
+            }
+            s.extend(st.iter().enumerate().map(|(i, &v)| norm(v as f32, schema.request.start + i)));
+            vec![s]
+        }
+    }
+}
+
+/// Mean and std of MTL scores (enhanced) or of per-request score statistics (user-level).
+fn score_stats(kind: PolicyKind, log: &[Transition]) -> Vec<(f32, f32)> {
+    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); if kind == PolicyKind::Enhanced { K } else { A }];
+    for t in log {
+        if kind == PolicyKind::Enhanced {
+            for row in t.scores.chunks_exact(K) {
+                for o in 0..K {
+                    cols[o].push(row[o] as f64);
+                }
+            }
+        } else {
+            let n = t.candidates.len() as f64;
+            for o in 0..K {
+                let v: Vec<f64> = t.scores.chunks_exact(K).map(|r| r[o] as f64).collect();
+                let m = v.iter().sum::<f64>() / n;
+                cols[o].push(m);
+                cols[K + o].push((v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt());
+            }
+        }
+    }
+    cols.iter()
+        .map(|c| {
+            let m = c.iter().sum::<f64>() / c.len().max(1) as f64;
+            let s = (c.iter().map(|x| (x - m).powi(2)).sum::<f64>() / c.len().max(1) as f64).sqrt();
+            (m as f32, (s as f32).max(1e-4))
+        })
+        .collect()
+}
+
+fn rows(v: &[&Vec<f32>]) -> Array2<f32> {
+    let w = v.first().map_or(0, |r| r.len());
+    Array2::from_shape_vec((v.len(), w), v.iter().flat_map(|r| r.iter().copied()).collect()).expect("rows have equal width")
+}
+
+fn concat(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f32> {
+    ndarray::concatenate(ndarray::Axis(1), &[a.view(), b.view()]).expect("same row count")
+}
+
+/// Distance outside the box `[c − e, c + e]`, per dimension.
+fn excess(a: f32, c: f32, e: f32) -> f32 {
+    ((a - c).abs() - e).max(0.0)
+}
+
+/// What a training run produced.
+pub struct Trained {
+    pub ranker: Ranker,
+    pub bytes: Vec<u8>,
+    pub returns: Vec<(f64, f64)>,
+    pub pair_updates_per_s: f64,
+}
+
+/// UnifiedRL (`kind = UserLevel`) or EnhancedRL (`kind = Enhanced`):
+/// progressive rounds of collect-then-train from the static baseline.
+pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &TrainConfig, metrics: &mut Metrics, progress: &dyn Fn(&str)) -> Result<Trained, String> {
+    let algo = if kind == PolicyKind::Enhanced { "enhanced" } else { "user" };
+    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0xE5);
+    let mut behaviour = static_ranker(sim, baseline, cfg, serde_json::Value::Null)?;
+    // Normalisation of score inputs, from round 0's data.
+    let mut first = Vec::new();
+    {
+        let mut explore = Explore::new(&mut behaviour, cfg.explore, cfg.seed);
+        for s in 0..cfg.sessions_per_round.min(500) {
+            run_session(sim, &mut explore, s % sim.n_users(), cfg.seed + 99, 0, Some(&mut first)).map_err(|e| e.to_string())?;
+        }
+    }
+    let stats = score_stats(kind, &first);
+    let probe = meta(sim, kind, &stats, cfg.actor_hidden.clone(), baseline.to_vec(), cfg, serde_json::Value::Null);
+    let schema = Schema::new(kind, probe.objectives.clone(), probe.features.clone()).map_err(|e| e.to_string())?;
+    let in_dim = schema.input_width();
+    let shared = if kind == PolicyKind::Enhanced { schema.shared_width() } else { 0 };
+
+    let mut actor = Mlp::new(&[vec![in_dim], cfg.actor_hidden.clone(), vec![A]].concat(), Head::Tanh, &mut rng);
+    // Start the actor at the baseline: its output bias is atanh(baseline).
+    for (b, a) in actor.b.last_mut().expect("actor has layers").iter_mut().zip(baseline) {
+        *b = a.clamp(-0.995, 0.995).atanh();
+    }
+    let mut actor_t = actor.clone();
+    let mut actor_opt = Adam::new(&actor, cfg.actor_lr, cfg.clip);
+    let critic_widths = [vec![in_dim + A], cfg.critic_hidden.clone(), vec![1]].concat();
+    let mut critics: Vec<Vec<Mlp>> = (0..2).map(|_| (0..cfg.ensemble).map(|_| Mlp::new(&critic_widths, Head::Linear, &mut rng)).collect()).collect();
+    let mut critics_t = critics.clone();
+    let mut critic_opt: Vec<Vec<Adam>> = critics.iter().map(|g| g.iter().map(|c| Adam::new(c, cfg.critic_lr, cfg.clip)).collect()).collect();
+
+    let export = |actor: &Mlp, summary: serde_json::Value| -> Result<(Ranker, Vec<u8>), String> {
+        let m = meta(sim, kind, &stats, cfg.actor_hidden.clone(), baseline.to_vec(), cfg, summary);
+        let w = PolicyWeights::Actor(actor.to_actor(shared));
+        let bytes = Blob::to_bytes(&m, &w).map_err(|e| e.to_string())?;
+        Ok((Ranker::from_bytes(&bytes).map_err(|e| e.to_string())?, bytes))
+    };
+    let mut returns = Vec::new();
+    let (mut pair_updates, mut train_secs) = (0usize, 0f64);
+    let mut current = export(&actor, serde_json::Value::Null)?.0;
+    let mut use_static = true;
+    for round in 0..cfg.rounds {
+        // Collect with the last policy plus exploration noise.
+        let mut log = Vec::new();
+        {
+            let policy = if use_static { &mut behaviour } else { &mut current };
+            let mut explore = Explore::new(policy, cfg.explore, cfg.seed + 31 * round as u64);
+            for s in 0..cfg.sessions_per_round {
+                run_session(sim, &mut explore, s % sim.n_users(), cfg.seed + 1 + round as u64, (s / sim.n_users()) as u64, Some(&mut log)).map_err(|e| e.to_string())?;
+            }
+        }
+        let centre_net = if use_static { None } else { Some(actor.clone()) };
+        let samples: Vec<Sample> = log
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let states = pair_states(sim, &schema, t);
+                let actions: Vec<Vec<f32>> = if kind == PolicyKind::Enhanced { t.actions.chunks_exact(A).map(|a| a.to_vec()).collect() } else { vec![t.actions[..A].to_vec()] };
+                let centers = match &centre_net {
+                    None => vec![baseline.to_vec(); states.len()],
+                    Some(net) => net.predict(&rows(&states.iter().collect::<Vec<_>>())).rows().into_iter().map(|r| r.to_vec()).collect(),
+                };
+                let mut rewards = [0.0f32; 2];
+                for r in &t.responses {
+                    let g = group_rewards(r, sim);
+                    rewards[0] += g[0];
+                    rewards[1] += g[1];
+                }
+                Sample { states, actions, centers, rewards, next: (!t.done).then_some(i + 1) }
+            })
+            .collect();
+        progress(&format!("{algo} round {round}: {} transitions collected", samples.len()));
+
+        let t0 = std::time::Instant::now();
+        for update in 0..cfg.updates_per_round {
+            let batch: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..samples.len())).collect();
+            // Current pairs, grouped by transition.
+            let mut owner = Vec::new();
+            let (mut st, mut ac, mut ce) = (Vec::new(), Vec::new(), Vec::new());
+            for (bi, &i) in batch.iter().enumerate() {
+                for p in 0..samples[i].states.len() {
+                    owner.push(bi);
+                    st.push(&samples[i].states[p]);
+                    ac.push(&samples[i].actions[p]);
+                    ce.push(&samples[i].centers[p]);
+                }
+            }
+            let (s_cur, a_cur, c_cur) = (rows(&st), rows(&ac), rows(&ce));
+            // Next pairs under the target actor, weighted by φ.
+            let (mut nst, mut nce, mut nowner) = (Vec::new(), Vec::new(), Vec::new());
+            for (bi, &i) in batch.iter().enumerate() {
+                if let Some(n) = samples[i].next {
+                    for p in 0..samples[n].states.len() {
+                        nowner.push(bi);
+                        nst.push(&samples[n].states[p]);
+                        nce.push(&samples[n].centers[p]);
+                    }
+                }
+            }
+            let mut next_value = vec![vec![vec![0.0f32; batch.len()]; cfg.ensemble]; 2];
+            if !nst.is_empty() {
+                let s_next = rows(&nst);
+                let a_next = actor_t.predict(&s_next);
+                let c_next = rows(&nce);
+                let phi: Vec<f32> = (0..a_next.nrows())
+                    .map(|r| {
+                        let d: f32 = (0..A).map(|k| excess(a_next[[r, k]], c_next[[r, k]], cfg.explore).powi(2)).sum::<f32>().sqrt();
+                        (-cfg.kappa * d).exp()
+                    })
+                    .collect();
+                let x_next = concat(&s_next, &a_next);
+                for g in 0..2 {
+                    for m in 0..cfg.ensemble {
+                        let q = critics_t[g][m].predict(&x_next);
+                        for (r, &bi) in nowner.iter().enumerate() {
+                            next_value[g][m][bi] += phi[r] * q[[r, 0]];
+                        }
+                    }
+                }
+            }
+            // Critic step: Σ_j Q(s_tj, a_tj) ← Σ_j r_tj + γ(1 − done) Σ_j' φ Q'(s', μ'(s')).
+            let x_cur = concat(&s_cur, &a_cur);
+            let mut critic_loss = 0.0f32;
+            for g in 0..2 {
+                for m in 0..cfg.ensemble {
+                    let tape = critics[g][m].forward(&x_cur);
+                    let q = Mlp::out(&tape);
+                    let mut pred = vec![0.0f32; batch.len()];
+                    for (r, &bi) in owner.iter().enumerate() {
+                        pred[bi] += q[[r, 0]];
+                    }
+                    let err: Vec<f32> = batch
+                        .iter()
+                        .enumerate()
+                        .map(|(bi, &i)| {
+                            let done = samples[i].next.is_none();
+                            let target = samples[i].rewards[g] + if done { 0.0 } else { cfg.gamma * next_value[g][m][bi] };
+                            pred[bi] - target
+                        })
+                        .collect();
+                    critic_loss += err.iter().map(|e| e * e).sum::<f32>() / batch.len() as f32;
+                    let grad = Array2::from_shape_fn((owner.len(), 1), |(r, _)| 2.0 * err[owner[r]] / batch.len() as f32);
+                    let (grads, _) = critics[g][m].backward(&tape, &grad);
+                    critic_opt[g][m].step(&mut critics[g][m], &grads);
+                }
+            }
+            pair_updates += owner.len();
+            if round == 0 && update < cfg.critic_warmup {
+                for g in 0..2 {
+                    for m in 0..cfg.ensemble {
+                        critics_t[g][m].soft_update(&critics[g][m], cfg.tau);
+                    }
+                }
+                continue;
+            }
+            // Actor step: maximise Σ_g w_g (mean_m Q − λ std_m Q) − η d(μ(s)).
+            let atape = actor.forward(&s_cur);
+            let a_new = Mlp::out(&atape).clone();
+            let x_new = concat(&s_cur, &a_new);
+            let p = owner.len();
+            let mut grad_a = Array2::<f32>::zeros((p, A));
+            let mut objective = 0.0f32;
+            for g in 0..2 {
+                let tapes: Vec<_> = critics[g].iter().map(|c| c.forward(&x_new)).collect();
+                let qs: Vec<Array2<f32>> = tapes.iter().map(|t| Mlp::out(t).clone()).collect();
+                let mm = cfg.ensemble as f32;
+                for m in 0..cfg.ensemble {
+                    let dq = Array2::from_shape_fn((p, 1), |(r, _)| {
+                        let mean = qs.iter().map(|q| q[[r, 0]]).sum::<f32>() / mm;
+                        let std = (qs.iter().map(|q| (q[[r, 0]] - mean).powi(2)).sum::<f32>() / mm).sqrt();
+                        let dstd = if std > 1e-6 { (qs[m][[r, 0]] - mean) / (mm * std) } else { 0.0 };
+                        if m == 0 {
+                            objective += cfg.group_weights[g] * (mean - cfg.lambda * std) / p as f32;
+                        }
+                        -cfg.group_weights[g] * (1.0 / mm - cfg.lambda * dstd) / p as f32
+                    });
+                    let (_, gx) = critics[g][m].backward(&tapes[m], &dq);
+                    grad_a += &gx.slice(s![.., in_dim..]);
+                }
+            }
+            let mut penalty = 0.0f32;
+            for r in 0..p {
+                for k in 0..A {
+                    let d = a_new[[r, k]] - c_cur[[r, k]];
+                    let e = excess(a_new[[r, k]], c_cur[[r, k]], cfg.explore);
+                    if e > 0.0 {
+                        penalty += cfg.eta * ((cfg.kappa * e).exp() - 1.0) / p as f32;
+                        grad_a[[r, k]] += cfg.eta * cfg.kappa * (cfg.kappa * e).exp() * d.signum() / p as f32;
+                    }
+                }
+            }
+            let (agrads, _) = actor.backward(&atape, &grad_a);
+            actor_opt.step(&mut actor, &agrads);
+            actor_t.soft_update(&actor, cfg.tau);
+            for g in 0..2 {
+                for m in 0..cfg.ensemble {
+                    let (c, ct) = (&critics[g][m], &mut critics_t[g][m]);
+                    ct.soft_update(c, cfg.tau);
+                }
+            }
+            if update % 50 == 0 || update + 1 == cfg.updates_per_round {
+                metrics.push(serde_json::json!({"algo": algo, "round": round, "update": update, "losses/critic": critic_loss / (2 * cfg.ensemble) as f32, "losses/actor_objective": objective, "losses/box_penalty": penalty}));
+            }
+        }
+        train_secs += t0.elapsed().as_secs_f64();
+        current = export(&actor, serde_json::Value::Null)?.0;
+        use_static = false;
+        let eval = evaluate(sim, &mut current, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?;
+        let (ret, ci) = mean_ci(eval.iter().map(|s| s.ret));
+        returns.push((ret, ci));
+        metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/return": ret, "charts/return_ci95": ci}));
+        progress(&format!("{algo} round {round}: return {ret:.3} ± {ci:.3}"));
+    }
+    let rate = pair_updates as f64 / train_secs.max(1e-9);
+    let summary = serde_json::json!({"algo": algo, "round_returns": returns, "pair_updates_per_s": rate});
+    let (ranker, bytes) = export(&actor, summary)?;
+    Ok(Trained { ranker, bytes, returns, pair_updates_per_s: rate })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim() -> Simulator {
+        Simulator::from_bytes(include_bytes!("../../models/simulator.safetensors")).unwrap()
+    }
+
+    fn tiny() -> TrainConfig {
+        TrainConfig {
+            rounds: 1,
+            sessions_per_round: 40,
+            updates_per_round: 30,
+            critic_warmup: 10,
+            batch: 8,
+            actor_hidden: vec![8],
+            critic_hidden: vec![8],
+            ensemble: 2,
+            es_iterations: 2,
+            es_population: 4,
+            es_elite: 2,
+            es_sessions: 20,
+            eval_sessions: 20,
+            ..Default::default()
+        }
+    }
+
+    /// The states the trainer builds are the ones the served ranker builds:
+    /// the exported actor, run on them, reproduces the ranker's logged actions.
+    #[test]
+    fn trainer_states_match_serving() {
+        let sim = sim();
+        let cfg = tiny();
+        for kind in [PolicyKind::Enhanced, PolicyKind::UserLevel] {
+            let mut trained = train_rl(&sim, kind, &[0.0; A], &cfg, &mut Vec::new(), &|_| {}).unwrap();
+            let mut log = Vec::new();
+            run_session(&sim, &mut trained.ranker, 3, 11, 0, Some(&mut log)).unwrap();
+            let PolicyWeights::Actor(actor) = &trained.ranker.blob().weights else { panic!() };
+            let schema = trained.ranker.schema().clone();
+            let states = pair_states(&sim, &schema, &log[0]);
+            let split = actor.shared_inputs;
+            for (p, s) in states.iter().enumerate() {
+                let mut out = Vec::new();
+                actor.forward(&s[..split], &s[split..], 1, &mut Default::default(), &mut out);
+                for (a, b) in out.iter().zip(&log[0].actions[p * A..(p + 1) * A]) {
+                    assert!((a - b).abs() < 1e-5, "{kind:?} pair {p}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn training_is_deterministic_under_a_seed() {
+        let sim = sim();
+        let cfg = tiny();
+        let a = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut Vec::new(), &|_| {}).unwrap();
+        let b = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut Vec::new(), &|_| {}).unwrap();
+        // The summary holds a timing; compare the weights.
+        assert_eq!(a.ranker.blob().weights, b.ranker.blob().weights);
+        let c = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &TrainConfig { seed: 2, ..cfg }, &mut Vec::new(), &|_| {}).unwrap();
+        assert_ne!(a.ranker.blob().weights, c.ranker.blob().weights);
+    }
+
+    #[test]
+    fn static_search_beats_a_random_ranking() {
+        let sim = sim();
+        let cfg = tiny();
+        let mut metrics = Vec::new();
+        let (action, ret) = train_static(&sim, &cfg, &mut metrics, &|_| {}).unwrap();
+        assert_eq!(action.len(), A);
+        assert!(action.iter().all(|a| (-1.0..=1.0).contains(a)));
+        assert_eq!(metrics.len(), cfg.es_iterations);
+        let random = mean_ci(evaluate(&sim, &mut crate::sim::env::RandomPolicy::new(1), cfg.es_sessions, cfg.seed + 7777).unwrap().iter().map(|s| s.ret)).0;
+        assert!(ret > random, "static {ret} vs random {random}");
+    }
+
+    #[test]
+    fn exploration_stays_in_the_box() {
+        let sim = sim();
+        let base = [0.2f32; A];
+        let mut r = static_ranker(&sim, &base, &tiny(), serde_json::Value::Null).unwrap();
+        let mut explore = Explore::new(&mut r, 0.15, 4);
+        let mut log = Vec::new();
+        run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
+        let actions: Vec<f32> = log.iter().flat_map(|t| t.actions.iter().copied()).collect();
+        assert!(!actions.is_empty());
+        assert!(actions.iter().all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
+        assert!(actions.iter().any(|a| (a - 0.2).abs() > 0.05), "no exploration happened");
+    }
+}
