@@ -172,16 +172,15 @@ fn sessions_are_deterministic_under_a_seed() {
     assert_ne!(s1, s3, "a different seed gave the same session");
 }
 
-/// Shows the longest (or shortest) videos: long ones earn play time, short
-/// ones earn almost nothing, so their lists keep disappointing.
-struct ByDuration {
-    longest: bool,
+/// Shows the items the MTL model rates most (or least) likely to be watched
+/// long: the worst lists keep earning less than the threshold.
+struct ByLongView {
+    best: bool,
 }
 
-impl Policy for ByDuration {
+impl Policy for ByLongView {
     fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
-        let width = cols.items.len() / (cols.scores.len() / 7);
-        let key: Vec<f32> = cols.items.chunks_exact(width).map(|f| if self.longest { f[0] } else { -f[0] }).collect();
+        let key: Vec<f32> = cols.scores.chunks_exact(7).map(|s| if self.best { s[1] } else { -s[1] }).collect();
         mtfuse::fusion::top_k(&key, top, &mut out.order);
         out.actions.clear();
         Ok(())
@@ -191,9 +190,9 @@ impl Policy for ByDuration {
 #[test]
 fn disappointing_lists_end_sessions_sooner() {
     let sim = Simulator::from_bytes(COMMITTED).unwrap();
-    let depth = |longest| {
-        let mut p = ByDuration { longest };
-        mean_ci((0..300).map(|u| run_session(&sim, &mut p, u, 9, 0, None).unwrap().depth as f64))
+    let depth = |best| {
+        let mut p = ByLongView { best };
+        mean_ci((0..2000).map(|u| run_session(&sim, &mut p, u % sim.n_users(), 9, (u / sim.n_users()) as u64, None).unwrap().depth as f64))
     };
     let (good, gci) = depth(true);
     let (bad, bci) = depth(false);
@@ -203,7 +202,7 @@ fn disappointing_lists_end_sessions_sooner() {
 #[test]
 fn committed_simulator_responds_to_ranking_quality() {
     let sim = Simulator::from_bytes(COMMITTED).unwrap();
-    let returns = |p: &mut dyn Policy| mean_ci((0..600).map(|s| run_session(&sim, p, s % sim.n_users(), 1, 0, None).unwrap().ret));
+    let returns = |p: &mut dyn Policy| mean_ci((0..2000).map(|s| run_session(&sim, p, s % sim.n_users(), 1, (s / sim.n_users()) as u64, None).unwrap().ret));
     let (sorted, sci) = returns(&mut SortByScore { objective: 0 });
     let (random, rci) = returns(&mut RandomPolicy::new(1));
     assert!((sorted - random).abs() > sci + rci, "sort-by-MTL-click {sorted:.3}±{sci:.3} vs random {random:.3}±{rci:.3}");

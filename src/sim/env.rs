@@ -61,7 +61,7 @@ impl Default for SimConfig {
             temper_base: 3.0,
             temper_span: 6.0,
             request_cost: 1.0,
-            disappoint_cost: 1.0,
+            disappoint_cost: 2.0,
             threshold: 1.0,
             gamma: 0.9,
             reward: RewardWeights::default(),
@@ -159,14 +159,14 @@ impl Simulator {
             };
             signals[s] = (rng.random::<f32>() < p) as u8;
         }
-        let ratio = if signals[1] == 1 {
-            self.play.ratio_long_view
+        let mean_s = if signals[1] == 1 {
+            self.play.long_view_s[crate::sim::model::PlayModel::bucket(self.item_duration_s[item])]
         } else if click {
-            self.play.ratio_click_only
+            self.play.click_only_s
         } else {
-            self.play.ratio_no_click
+            self.play.no_click_s
         };
-        let play_s = self.item_duration_s[item] * ratio * rng.random_range(0.5..1.5);
+        let play_s = (mean_s * rng.random_range(0.5..1.5)).min(self.item_duration_s[item].max(1.0));
         Response { signals, play_s }
     }
 

@@ -36,7 +36,7 @@ pub struct FitConfig {
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_duration_bias: [0.5, -0.5], seed: 7 }
+        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_duration_bias: [0.3, -0.3], seed: 7 }
     }
 }
 
@@ -337,13 +337,10 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
     };
     let clicks_train: Vec<&Impression> = train.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
     let all = [true; X_WIDTH];
-    // The MTL model sees user and context features and the item's duration,
-    // not the item's engagement history or id.
+    // The MTL model sees the features but not the item ids, the engagement
+    // count behind the item rates, or most of the data.
     let mut mtl_mask = [true; X_WIDTH];
-    for j in 7..10 {
-        mtl_mask[j] = false;
-    }
-
+    mtl_mask[9] = false;
     let truth_click = fit_head(&train.iter().filter_map(|r| sample(r, r.signals[CLICK] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all }, cfg, &mut rng);
     let truth_lv = fit_head(&clicks_train.iter().filter_map(|r| sample(r, r.signals[LONG_VIEW] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all }, cfg, &mut rng);
     let truth_like = fit_head(&clicks_train.iter().filter_map(|r| sample(r, r.signals[LIKE] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all }, cfg, &mut rng);
@@ -364,14 +361,15 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
         given_click[s] = pos_c / n_click;
         given_no_click[s] = (pos_all - pos_c) / n_no;
     }
-    let ratio_mean = |pred: &dyn Fn(&Impression) -> bool| -> f32 {
-        let v: Vec<f64> = train.iter().filter(|r| r.duration_ms > 0 && pred(r)).map(|r| (r.play_ms as f64 / r.duration_ms as f64).min(2.0)).collect();
+    let mean_play = |pred: &dyn Fn(&Impression) -> bool| -> f32 {
+        let v: Vec<f64> = train.iter().filter(|r| pred(r)).map(|r| r.play_ms as f64 / 1000.0).collect();
         (v.iter().sum::<f64>() / v.len().max(1) as f64) as f32
     };
+    let lv_bucket = |b: usize| mean_play(&|r| r.signals[LONG_VIEW] == 1 && r.duration_ms > 0 && PlayModel::bucket(r.duration_ms as f32 / 1000.0) == b);
     let play = PlayModel {
-        ratio_long_view: ratio_mean(&|r| r.signals[LONG_VIEW] == 1),
-        ratio_click_only: ratio_mean(&|r| r.signals[CLICK] == 1 && r.signals[LONG_VIEW] == 0),
-        ratio_no_click: ratio_mean(&|r| r.signals[CLICK] == 0),
+        no_click_s: mean_play(&|r| r.signals[CLICK] == 0),
+        click_only_s: mean_play(&|r| r.signals[CLICK] == 1 && r.signals[LONG_VIEW] == 0),
+        long_view_s: [lv_bucket(0), lv_bucket(1), lv_bucket(2)],
         default_duration_s: median_duration,
     };
 

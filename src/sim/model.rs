@@ -112,14 +112,29 @@ impl SignalModel {
     }
 }
 
-/// Play time: the watched fraction of the video by outcome, from the log.
+/// Play time in seconds by outcome, from the log. Without a long view, people
+/// watch a few seconds whatever the video's length; with one, time grows
+/// with length, so it is kept per duration bucket.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlayModel {
-    pub ratio_long_view: f32,
-    pub ratio_click_only: f32,
-    pub ratio_no_click: f32,
+    pub no_click_s: f32,
+    pub click_only_s: f32,
+    /// Mean play seconds of long views for videos under 15 s, 15–60 s, and longer.
+    pub long_view_s: [f32; 3],
     /// Duration assumed where the log has 0 (unknown), seconds.
     pub default_duration_s: f32,
+}
+
+impl PlayModel {
+    pub fn bucket(duration_s: f32) -> usize {
+        if duration_s < 15.0 {
+            0
+        } else if duration_s < 60.0 {
+            1
+        } else {
+            2
+        }
+    }
 }
 
 /// Everything the environment needs, with no raw log rows.
