@@ -12,6 +12,8 @@
 
 pub mod blob;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod eval;
 pub mod fusion;
 pub mod nn;
 pub mod policy;

@@ -42,6 +42,8 @@ mod cli {
         RandomBlob(RandomBlobArgs),
         /// Train a policy on the simulator and export its blob.
         Train(TrainArgs),
+        /// Compare policies: simulated A/B and offline metrics on the held-out days.
+        Eval(EvalArgs),
         /// Fit the user simulator on the KuaiRand log and print the fit report.
         FitSim(FitSimArgs),
         /// Run simulated sessions under a policy and print return, depth, long views and interactions.
@@ -127,6 +129,29 @@ mod cli {
         sim: Option<PathBuf>,
     }
 
+    #[derive(clap::Args)]
+    struct EvalArgs {
+        /// Policy blobs to compare; the first is the baseline for lifts.
+        #[arg(long, num_args = 1.., default_values = ["models/static.safetensors", "models/user.safetensors", "models/enhanced.safetensors"])]
+        policies: Vec<PathBuf>,
+        /// Simulated sessions per policy.
+        #[arg(long, default_value_t = 2000)]
+        sessions: usize,
+        /// KuaiRand log for the offline metrics on the held-out days; skipped without it.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// First held-out date of the log (must match the simulator's fit).
+        #[arg(long, default_value_t = 20220505)]
+        split_date: u32,
+        /// Where to write the JSON results; Markdown goes next to it as `.md`.
+        #[arg(long, default_value = "models/eval.json")]
+        out: PathBuf,
+        #[arg(long)]
+        sim: Option<PathBuf>,
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+    }
+
     type Error = Box<dyn std::error::Error>;
 
     pub fn main() -> ExitCode {
@@ -183,6 +208,7 @@ mod cli {
             }
             Command::FitSim(a) => fit_sim(a)?,
             Command::Train(a) => train(a)?,
+            Command::Eval(a) => eval(a)?,
             Command::Simulate(a) => simulate(a)?,
             Command::RandomBlob(a) => {
                 let kind = match a.kind.as_str() {
@@ -306,6 +332,32 @@ mod cli {
         let lines: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
         std::fs::write(&metrics_path, lines.join("\n") + "\n")?;
         println!("wrote {} and {} in {:.1}s", a.out.display(), metrics_path.display(), t0.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    fn eval(a: EvalArgs) -> Result<(), Error> {
+        let sim = load_sim(a.sim.as_ref())?;
+        let mut policies = Vec::new();
+        for p in &a.policies {
+            let name = p.file_stem().map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().to_string());
+            policies.push((name, load(p)?));
+        }
+        let ab = mtfuse::eval::simulated_ab(&sim, &mut policies, a.sessions, a.seed)?;
+        let offline = match &a.data {
+            Some(d) => {
+                let log = mtfuse::sim::data::load_dir(d, false)?;
+                mtfuse::eval::offline(&sim, &log.rows, a.split_date, &mut policies)?
+            }
+            None => {
+                eprintln!("no --data: offline metrics skipped");
+                Vec::new()
+            }
+        };
+        let md = mtfuse::eval::markdown(&ab, &offline);
+        println!("{md}");
+        std::fs::write(&a.out, serde_json::to_string_pretty(&serde_json::json!({"simulated_ab": ab, "offline": offline}))?)?;
+        std::fs::write(a.out.with_extension("md"), md)?;
+        eprintln!("wrote {} and {}", a.out.display(), a.out.with_extension("md").display());
         Ok(())
     }
 }

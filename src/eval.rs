@@ -1,0 +1,189 @@
+//! Evaluation: a simulated A/B test on shared random streams, and offline
+//! metrics on the real held-out days of the log (native only).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ranker::{Columns, Ranker};
+use crate::sim::data::{weekday, Impression};
+use crate::sim::env::{mean_ci, Response, SessionStats};
+use crate::sim::model::{context_features, ITEM_FEATURES};
+use crate::sim::Simulator;
+
+/// One policy's line of the simulated A/B table.
+#[derive(Clone, Debug, Serialize)]
+pub struct AbRow {
+    pub policy: String,
+    pub sessions: usize,
+    pub ret: (f64, f64),
+    pub long_views: (f64, f64),
+    pub depth: (f64, f64),
+    pub interactions: (f64, f64),
+    /// Relative lift of mean return over the first policy (the static baseline).
+    pub lift: f64,
+}
+
+/// Runs every policy on the same users and random streams.
+pub fn simulated_ab(sim: &Simulator, policies: &mut [(String, Ranker)], sessions: usize, seed: u64) -> Result<Vec<AbRow>, String> {
+    let mut rows: Vec<AbRow> = Vec::new();
+    for (name, r) in policies.iter_mut() {
+        let stats: Vec<SessionStats> = crate::rl::train::evaluate(sim, r, sessions, seed).map_err(|e| format!("{name}: {e}"))?;
+        let ci = |f: &dyn Fn(&SessionStats) -> f64| mean_ci(stats.iter().map(f));
+        let ret = ci(&|s| s.ret);
+        let lift = rows.first().map_or(0.0, |base| ret.0 / base.ret.0 - 1.0);
+        rows.push(AbRow {
+            policy: name.clone(),
+            sessions,
+            ret,
+            long_views: ci(&|s| s.long_views as f64),
+            depth: ci(&|s| s.depth as f64),
+            interactions: ci(&|s| s.interactions as f64),
+            lift,
+        });
+    }
+    Ok(rows)
+}
+
+/// Offline metrics of one policy on the held-out days.
+#[derive(Clone, Debug, Serialize)]
+pub struct OfflineRow {
+    pub policy: String,
+    pub mtf_gauc: f64,
+    pub ndcg6: f64,
+    pub users: usize,
+    pub user_days: usize,
+    pub rows: usize,
+}
+
+/// MTF-GAUC and reward-weighted NDCG@6 on held-out rows whose user and item
+/// the simulator knows. Each user-day is one request; its MTL scores come
+/// from the simulator's MTL model. GAUC weights each sample by `1 + r` (its
+/// instant reward), so that negatives, whose reward is near 0, still count.
+pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: &mut [(String, Ranker)]) -> Result<Vec<OfflineRow>, String> {
+    let users: BTreeMap<u32, usize> = sim.user_ids.iter().enumerate().map(|(i, &u)| (u, i)).collect();
+    let items: BTreeMap<u32, usize> = sim.item_ids.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+    let mut days: BTreeMap<(u32, u32), Vec<&Impression>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.date >= split_date) {
+        if users.contains_key(&r.user) && items.contains_key(&r.item) {
+            days.entry((r.user, r.date)).or_default().push(r);
+        }
+    }
+    let reward = |r: &Impression| Response { signals: r.signals, play_s: r.play_ms as f32 / 1000.0 }.reward(&sim.config.reward);
+    let mut out = Vec::new();
+    for (name, ranker) in policies.iter_mut() {
+        // Per user: fused score, label, weight. Per user-day: NDCG@6.
+        let mut per_user: BTreeMap<u32, (Vec<f32>, Vec<u8>, Vec<f32>)> = BTreeMap::new();
+        let (mut ndcg_sum, mut ndcg_n, mut n_rows) = (0.0, 0usize, 0usize);
+        for ((user, date), list) in &days {
+            let u = users[user];
+            let hour = list[0].hour;
+            let context = context_features(hour, list[0].tab, weekday(*date));
+            let cands: Vec<u32> = list.iter().map(|r| items[&r.item] as u32).collect();
+            let mut scores = Vec::new();
+            sim.mtl_scores(u, &cands, &context, &mut scores);
+            let item_feats: Vec<f32> = cands.iter().flat_map(|&i| sim.item_row(i as usize).to_vec()).collect();
+            debug_assert_eq!(item_feats.len(), cands.len() * ITEM_FEATURES.len());
+            let cols = Columns { user: sim.user_row(u), context: &context, items: &item_feats, scores: &scores };
+            let n = list.len();
+            let ranking = ranker.rank_columns(&cols, n).map_err(|e| format!("{name}: {e}"))?;
+            let mut fused = vec![0.0f32; n];
+            for (&j, &s) in ranking.order.iter().zip(ranking.scores) {
+                fused[j as usize] = s;
+            }
+            let gains: Vec<f32> = list.iter().map(|r| reward(r).max(0.0)).collect();
+            let dcg = |order: &[usize]| order.iter().take(6).enumerate().map(|(p, &j)| gains[j] as f64 / ((p + 2) as f64).log2()).sum::<f64>();
+            let got: Vec<usize> = ranking.order.iter().map(|&j| j as usize).collect();
+            let mut ideal: Vec<usize> = (0..n).collect();
+            ideal.sort_by(|&a, &b| gains[b].total_cmp(&gains[a]));
+            let best = dcg(&ideal);
+            if best > 0.0 {
+                ndcg_sum += dcg(&got) / best;
+                ndcg_n += 1;
+            }
+            let e = per_user.entry(*user).or_default();
+            for (j, r) in list.iter().enumerate() {
+                e.0.push(fused[j]);
+                e.1.push(r.signals[1]);
+                e.2.push(1.0 + reward(r).max(0.0));
+            }
+            n_rows += n;
+        }
+        let (mut gauc_sum, mut gauc_w) = (0.0, 0.0);
+        for (scores, labels, weights) in per_user.values() {
+            if let Some(a) = weighted_auc(scores, labels, weights) {
+                gauc_sum += a * labels.len() as f64;
+                gauc_w += labels.len() as f64;
+            }
+        }
+        out.push(OfflineRow {
+            policy: name.clone(),
+            mtf_gauc: gauc_sum / gauc_w.max(1.0),
+            ndcg6: ndcg_sum / ndcg_n.max(1) as f64,
+            users: per_user.len(),
+            user_days: days.len(),
+            rows: n_rows,
+        });
+    }
+    Ok(out)
+}
+
+/// AUC with sample weights: the weighted share of (positive, negative) pairs
+/// ordered correctly, ties counted half. `None` without both classes.
+pub fn weighted_auc(scores: &[f32], labels: &[u8], weights: &[f32]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut neg_below, mut num, mut pos_w, mut neg_w) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let (mut tie_pos, mut tie_neg) = (0.0, 0.0);
+        for &k in &idx[i..=j] {
+            if labels[k] == 1 { tie_pos += weights[k] as f64 } else { tie_neg += weights[k] as f64 }
+        }
+        num += tie_pos * (neg_below + 0.5 * tie_neg);
+        neg_below += tie_neg;
+        pos_w += tie_pos;
+        neg_w += tie_neg;
+        i = j + 1;
+    }
+    (pos_w > 0.0 && neg_w > 0.0).then(|| num / (pos_w * neg_w))
+}
+
+/// Both tables as Markdown.
+pub fn markdown(ab: &[AbRow], offline: &[OfflineRow]) -> String {
+    let mut s = String::from("| policy | sessions | return ± 95% CI | long views | depth | interactions | lift vs static |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for r in ab {
+        s += &format!(
+            "| {} | {} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:+.1}% |\n",
+            r.policy, r.sessions, r.ret.0, r.ret.1, r.long_views.0, r.long_views.1, r.depth.0, r.depth.1, r.interactions.0, r.interactions.1, 100.0 * r.lift
+        );
+    }
+    if !offline.is_empty() {
+        s += "\n| policy | MTF-GAUC | reward-weighted NDCG@6 | users | user-days | rows |\n|---|---:|---:|---:|---:|---:|\n";
+        for r in offline {
+            s += &format!("| {} | {:.4} | {:.4} | {} | {} | {} |\n", r.policy, r.mtf_gauc, r.ndcg6, r.users, r.user_days, r.rows);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::fit::auc;
+
+    #[test]
+    fn weighted_auc_matches_hand_counts() {
+        // Unit weights: pairs (p, n) = (0.9 > 0.1), (0.9 > 0.5), (0.3 > 0.1), (0.3 < 0.5) → 3/4.
+        assert_eq!(weighted_auc(&[0.9, 0.3, 0.1, 0.5], &[1, 1, 0, 0], &[1.0; 4]), Some(0.75));
+        // Weight 3 on the positive at 0.3: (1·1 + 1·1 + 3·1 + 3·0) / (4 · 2) = 5/8.
+        assert_eq!(weighted_auc(&[0.9, 0.3, 0.1, 0.5], &[1, 1, 0, 0], &[1.0, 3.0, 1.0, 1.0]), Some(0.625));
+        assert_eq!(weighted_auc(&[0.2, 0.2], &[1, 0], &[1.0, 1.0]), Some(0.5));
+        assert_eq!(weighted_auc(&[0.2, 0.3], &[1, 1], &[1.0, 1.0]), None);
+        assert_eq!(auc(&[0.9, 0.3, 0.1, 0.5], &[1, 1, 0, 0]), Some(0.75));
+    }
+}
