@@ -154,6 +154,14 @@ mod cli {
 
     type Error = Box<dyn std::error::Error>;
 
+    /// `println!` that returns an error (e.g. a closed pipe) instead of panicking.
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            use std::io::Write as _;
+            writeln!(std::io::stdout(), $($t)*)?;
+        }};
+    }
+
     pub fn main() -> ExitCode {
         match run(Cli::parse()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -187,16 +195,16 @@ mod cli {
             Command::Inspect { blob } => {
                 let r = load(&blob)?;
                 let b = r.blob();
-                println!("kind:        {}", b.meta.kind.as_str());
-                println!("objectives:  {}", b.schema.objectives.join(", "));
+                say!("kind:        {}", b.meta.kind.as_str());
+                say!("objectives:  {}", b.schema.objectives.join(", "));
                 for (g, label) in [(FeatureGroup::User, "user"), (FeatureGroup::Context, "context"), (FeatureGroup::Item, "item")] {
-                    println!("{:<12} {}", format!("{label}:"), b.schema.names(g).collect::<Vec<_>>().join(", "));
+                    say!("{:<12} {}", format!("{label}:"), b.schema.names(g).collect::<Vec<_>>().join(", "));
                 }
-                println!("hidden:      {:?}", b.meta.hidden);
-                println!("action low:  {:?}", b.meta.action_low);
-                println!("action high: {:?}", b.meta.action_high);
+                say!("hidden:      {:?}", b.meta.hidden);
+                say!("action low:  {:?}", b.meta.action_low);
+                say!("action high: {:?}", b.meta.action_high);
                 if !b.meta.summary.is_null() {
-                    println!("summary:     {}", b.meta.summary);
+                    say!("summary:     {}", b.meta.summary);
                 }
             }
             Command::Rank { blob, request } => {
@@ -204,7 +212,7 @@ mod cli {
                 let text = read(&request)?;
                 let req = mtfuse::ranker::request_from(&mut serde_json::Deserializer::from_slice(&text))?;
                 let ranked = r.rank(&req)?;
-                println!("{}", serde_json::to_string_pretty(&ranked)?);
+                say!("{}", serde_json::to_string_pretty(&ranked)?);
             }
             Command::FitSim(a) => fit_sim(a)?,
             Command::Train(a) => train(a)?,
@@ -246,8 +254,8 @@ mod cli {
         }
         let cfg = fit::FitConfig { split_date: a.split_date, seed: a.seed, ..Default::default() };
         let (sim, report) = fit::fit(&log, &cfg, mtfuse::sim::SimConfig::default())?;
-        println!("{}", report.markdown());
-        println!("disappointment threshold (median random-list reward): {:.4}", report.threshold);
+        say!("{}", report.markdown());
+        say!("disappointment threshold (median random-list reward): {:.4}", report.threshold);
         let bytes = sim.to_bytes();
         std::fs::write(&a.out, &bytes).map_err(|e| format!("cannot write {}: {e}", a.out.display()))?;
         eprintln!("wrote {} ({} bytes) in {:.1}s", a.out.display(), bytes.len(), t0.elapsed().as_secs_f32());
@@ -278,17 +286,18 @@ mod cli {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let show = |name: &str, f: &dyn Fn(&mtfuse::sim::SessionStats) -> f64| {
+        let show = |name: &str, f: &dyn Fn(&mtfuse::sim::SessionStats) -> f64| -> Result<(), Error> {
             let (m, ci) = mean_ci(stats.iter().map(f));
-            println!("{name:<22} {m:>9.4} ± {ci:.4}");
+            say!("{name:<22} {m:>9.4} ± {ci:.4}");
+            Ok(())
         };
-        println!("policy {} over {} sessions (95% CI):", a.policy, a.sessions);
-        show("return", &|s| s.ret);
-        show("depth", &|s| s.depth as f64);
-        show("long views", &|s| s.long_views as f64);
-        show("clicks", &|s| s.clicks as f64);
-        show("interactions", &|s| s.interactions as f64);
-        show("play time (s)", &|s| s.play_s);
+        say!("policy {} over {} sessions (95% CI):", a.policy, a.sessions);
+        show("return", &|s| s.ret)?;
+        show("depth", &|s| s.depth as f64)?;
+        show("long views", &|s| s.long_views as f64)?;
+        show("clicks", &|s| s.clicks as f64)?;
+        show("interactions", &|s| s.interactions as f64)?;
+        show("play time (s)", &|s| s.play_s)?;
         Ok(())
     }
 
@@ -331,7 +340,7 @@ mod cli {
         let metrics_path = a.out.with_extension("metrics.jsonl");
         let lines: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
         std::fs::write(&metrics_path, lines.join("\n") + "\n")?;
-        println!("wrote {} and {} in {:.1}s", a.out.display(), metrics_path.display(), t0.elapsed().as_secs_f64());
+        say!("wrote {} and {} in {:.1}s", a.out.display(), metrics_path.display(), t0.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -354,7 +363,7 @@ mod cli {
             }
         };
         let md = mtfuse::eval::markdown(&ab, &offline);
-        println!("{md}");
+        say!("{md}");
         std::fs::write(&a.out, serde_json::to_string_pretty(&serde_json::json!({"simulated_ab": ab, "offline": offline}))?)?;
         std::fs::write(a.out.with_extension("md"), md)?;
         eprintln!("wrote {} and {}", a.out.display(), a.out.with_extension("md").display());

@@ -107,3 +107,18 @@ impl TrainConfig {
         toml::to_string(self).expect("config serialises")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_config_is_the_default() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/train.toml");
+        assert_eq!(TrainConfig::from_file(&path).unwrap(), TrainConfig::default());
+        let back: TrainConfig = toml::from_str(&TrainConfig::default().to_toml()).unwrap();
+        assert_eq!(back, TrainConfig::default());
+        let err = toml::from_str::<TrainConfig>("rounds = 2\nlearning_rate = 1.0\n").unwrap_err().to_string();
+        assert!(err.contains("unknown field `learning_rate`"), "{err}");
+    }
+}

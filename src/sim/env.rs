@@ -176,8 +176,9 @@ impl Simulator {
         let mut x = [0.0; X_WIDTH];
         let mut m = [0.0; 7];
         for &i in candidates {
-            self.head_input(user, self.item_row(i as usize), context, &mut x);
-            // The MTL model has no item ids: it cannot see item-level effects.
+            let at = i as usize * ITEM_FEATURES.len();
+            self.head_input(user, &self.mtl_item_features[at..at + ITEM_FEATURES.len()], context, &mut x);
+            // The MTL model has no item ids and sees item rates from its own subset.
             self.mtl.marginals(&x, user, None, &mut m);
             out.extend_from_slice(&m);
         }
@@ -329,5 +330,3 @@ pub fn mean_ci(xs: impl Iterator<Item = f64>) -> (f64, f64) {
     (mean, 1.96 * (var / n).sqrt())
 }
 
-#[allow(dead_code)]
-const _: () = assert!(ITEM_FEATURES.len() == 5);

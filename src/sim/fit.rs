@@ -286,6 +286,15 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
     };
     let user_features: Vec<f32> = per_user.iter().flat_map(user_row).collect();
     let item_features: Vec<f32> = item_ids.iter().zip(&per_item).flat_map(|(&v, a)| item_row(v, Some(a))).collect();
+    // The MTL model is trained on a subset, and its item features are that
+    // subset's aggregates: noisier than the full-log item features policies see.
+    let mut subset_rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed);
+    let in_subset: Vec<bool> = train.iter().map(|_| subset_rng.random::<f32>() < cfg.mtl_subset).collect();
+    let mut per_item_mtl = vec![Agg::default(); ni];
+    for (r, _) in train.iter().zip(&in_subset).filter(|(_, s)| **s) {
+        per_item_mtl[item_index[&r.item]].add(r);
+    }
+    let mtl_item_features: Vec<f32> = item_ids.iter().zip(&per_item_mtl).flat_map(|(&v, a)| item_row(v, Some(a))).collect();
     let item_duration_s: Vec<f32> = item_ids.iter().map(|v| duration_s.get(v).copied().unwrap_or(median_duration)).collect();
     let mut by_activity: Vec<usize> = (0..nu).collect();
     by_activity.sort_by(|&a, &b| per_user[a].n.total_cmp(&per_user[b].n));
@@ -297,10 +306,10 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
     // A training row's own label must not leak into its features, or the
     // heads learn to trust engagement rates that held-out rows cannot have:
     // training rows see leave-one-out aggregates.
-    let raw_row = |r: &Impression, leave_out: bool| -> Option<[f32; X_WIDTH]> {
+    let raw_row_from = |items: &[Agg], r: &Impression, leave_out: bool| -> Option<[f32; X_WIDTH]> {
         let u = *user_index.get(&r.user)?;
         let mut ua = per_user[u].clone();
-        let mut ia = item_index.get(&r.item).map(|&i| per_item[i].clone());
+        let mut ia = item_index.get(&r.item).map(|&i| items[i].clone());
         if leave_out {
             ua.remove(r);
             if let Some(a) = ia.as_mut() {
@@ -313,6 +322,7 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
         x[10..].copy_from_slice(&context_features(r.hour, r.tab, weekday(r.date)));
         Some(x)
     };
+    let raw_row = |r: &Impression, leave_out: bool| raw_row_from(&per_item, r, leave_out);
     let train_raw: Vec<[f32; X_WIDTH]> = train.iter().filter_map(|r| raw_row(r, true)).collect();
     let names: Vec<(&str, FeatureGroup)> = USER_FEATURES.iter().map(|n| (*n, FeatureGroup::User))
         .chain(ITEM_FEATURES.iter().map(|n| (*n, FeatureGroup::Item)))
@@ -335,22 +345,23 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
     let sample = |r: &Impression, y: f32| -> Option<Sample> {
         Some(Sample { x: normalise(raw_row(r, r.date < cfg.split_date)?), user: *user_index.get(&r.user)?, item: item_index.get(&r.item).copied(), y })
     };
+    // MTL training rows are all in the subset, so they leave themselves out of its aggregates.
+    let mtl_sample = |r: &Impression, y: f32| -> Option<Sample> {
+        Some(Sample { x: normalise(raw_row_from(&per_item_mtl, r, r.date < cfg.split_date)?), user: *user_index.get(&r.user)?, item: None, y })
+    };
     let clicks_train: Vec<&Impression> = train.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
     let all = [true; X_WIDTH];
-    // The MTL model sees the features but not the item ids, the engagement
-    // count behind the item rates, or most of the data.
-    let mut mtl_mask = [true; X_WIDTH];
-    mtl_mask[9] = false;
     let truth_click = fit_head(&train.iter().filter_map(|r| sample(r, r.signals[CLICK] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all }, cfg, &mut rng);
     let truth_lv = fit_head(&clicks_train.iter().filter_map(|r| sample(r, r.signals[LONG_VIEW] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all }, cfg, &mut rng);
     let truth_like = fit_head(&clicks_train.iter().filter_map(|r| sample(r, r.signals[LIKE] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all }, cfg, &mut rng);
 
-    let subset: Vec<&Impression> = train.iter().copied().filter(|_| rng.random::<f32>() < cfg.mtl_subset).collect();
-    let mtl_spec = HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: mtl_mask };
-    let mtl_click = fit_head(&subset.iter().filter_map(|r| sample(r, r.signals[CLICK] as f32)).collect::<Vec<_>>(), nu, ni, &mtl_spec, cfg, &mut rng);
+    // The MTL model: no item ids, a subset of rows, the subset's item rates.
+    let subset: Vec<&Impression> = train.iter().zip(&in_subset).filter(|(_, s)| **s).map(|(r, _)| *r).collect();
+    let mtl_spec = HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all };
+    let mtl_click = fit_head(&subset.iter().filter_map(|r| mtl_sample(r, r.signals[CLICK] as f32)).collect::<Vec<_>>(), nu, ni, &mtl_spec, cfg, &mut rng);
     let sub_clicks: Vec<&Impression> = subset.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
-    let mtl_lv = fit_head(&sub_clicks.iter().filter_map(|r| sample(r, r.signals[LONG_VIEW] as f32)).collect::<Vec<_>>(), nu, ni, &mtl_spec, cfg, &mut rng);
-    let mtl_like = fit_head(&sub_clicks.iter().filter_map(|r| sample(r, r.signals[LIKE] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: false, item_ids: false, dim: 0, mask: mtl_mask }, cfg, &mut rng);
+    let mtl_lv = fit_head(&sub_clicks.iter().filter_map(|r| mtl_sample(r, r.signals[LONG_VIEW] as f32)).collect::<Vec<_>>(), nu, ni, &mtl_spec, cfg, &mut rng);
+    let mtl_like = fit_head(&sub_clicks.iter().filter_map(|r| mtl_sample(r, r.signals[LIKE] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: false, item_ids: false, dim: 0, mask: all }, cfg, &mut rng);
 
     let (mut given_click, mut given_no_click) = ([0f32; 7], [0f32; 7]);
     let n_click = clicks_train.len().max(1) as f32;
@@ -377,18 +388,18 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
     let mtl = SignalModel { click: mtl_click, long_view_given_click: mtl_lv, like_given_click: mtl_like, given_click, given_no_click, duration_bias: cfg.mtl_duration_bias };
 
     // Held-out report.
-    let test_rows: Vec<(&Impression, Sample)> = test.iter().filter_map(|r| Some((*r, sample(r, 0.0)?))).collect();
+    let test_rows: Vec<(&Impression, Sample, Sample)> = test.iter().filter_map(|r| Some((*r, sample(r, 0.0)?, mtl_sample(r, 0.0)?))).collect();
     let mut report_signals = Vec::new();
     let mut m = [0.0f32; 7];
     let (mut pt, mut pm) = (vec![Vec::new(); 7], vec![Vec::new(); 7]);
-    for (_, s) in &test_rows {
+    for (_, s, sm) in &test_rows {
         truth.marginals(&s.x, s.user, s.item, &mut m);
         for k in 0..7 { pt[k].push(m[k]); }
-        mtl.marginals(&s.x, s.user, None, &mut m);
+        mtl.marginals(&sm.x, sm.user, None, &mut m);
         for k in 0..7 { pm[k].push(m[k]); }
     }
     for k in 0..7 {
-        let y: Vec<u8> = test_rows.iter().map(|(r, _)| r.signals[k]).collect();
+        let y: Vec<u8> = test_rows.iter().map(|(r, _, _)| r.signals[k]).collect();
         let base = vec![(rate(k) as f32).max(1e-6); y.len()];
         report_signals.push(SignalReport {
             signal: SIGNALS[k],
@@ -414,6 +425,7 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
         item_ids,
         user_features,
         item_features,
+        mtl_item_features,
         item_duration_s,
         user_temper,
         hour_weights: hours,

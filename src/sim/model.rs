@@ -152,6 +152,9 @@ pub struct Simulator {
     pub user_features: Vec<f32>,
     #[serde(skip)]
     pub item_features: Vec<f32>,
+    /// The MTL model's view of the items: rates from its training subset.
+    #[serde(skip)]
+    pub mtl_item_features: Vec<f32>,
     #[serde(skip)]
     pub item_duration_s: Vec<f32>,
     /// Per-user temper budget scale in [0, 1] (activity percentile).
@@ -205,6 +208,7 @@ impl Simulator {
         let mut t: Vec<(String, &Vec<f32>)> = vec![
             ("user_features".into(), &self.user_features),
             ("item_features".into(), &self.item_features),
+            ("mtl_item_features".into(), &self.mtl_item_features),
             ("item_duration_s".into(), &self.item_duration_s),
             ("user_temper".into(), &self.user_temper),
         ];
@@ -281,6 +285,7 @@ impl Simulator {
         sim.item_ids = read("item_ids")?.into_iter().map(|x| x as u32).collect();
         sim.user_features = read("user_features")?;
         sim.item_features = read("item_features")?;
+        sim.mtl_item_features = read("mtl_item_features")?;
         sim.item_duration_s = read("item_duration_s")?;
         sim.user_temper = read("user_temper")?;
         for m in ["truth", "mtl"] {
@@ -310,6 +315,7 @@ impl Simulator {
         for (name, got, want) in [
             ("user_features", self.user_features.len(), u * USER_FEATURES.len()),
             ("item_features", self.item_features.len(), i * ITEM_FEATURES.len()),
+            ("mtl_item_features", self.mtl_item_features.len(), i * ITEM_FEATURES.len()),
             ("item_duration_s", self.item_duration_s.len(), i),
             ("user_temper", self.user_temper.len(), u),
         ] {
