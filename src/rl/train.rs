@@ -308,6 +308,9 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     let (mut pair_updates, mut train_secs) = (0usize, 0f64);
     let mut current = export(&actor, serde_json::Value::Null)?.0;
     let mut use_static = true;
+    // Like a production rollout gated by an A/B test, the run keeps the round
+    // whose policy evaluated best (on the trainer's own evaluation sessions).
+    let mut best: Option<(f64, Mlp, usize)> = None;
     for round in 0..cfg.rounds {
         // Collect with the last policy plus exploration noise.
         let mut log = Vec::new();
@@ -477,12 +480,16 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         let eval = evaluate(sim, &mut current, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?;
         let (ret, ci) = mean_ci(eval.iter().map(|s| s.ret));
         returns.push((ret, ci));
+        if best.as_ref().is_none_or(|b| ret > b.0) {
+            best = Some((ret, actor.clone(), round));
+        }
         metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/return": ret, "charts/return_ci95": ci}));
         progress(&format!("{algo} round {round}: return {ret:.3} ± {ci:.3}"));
     }
     let rate = pair_updates as f64 / train_secs.max(1e-9);
-    let summary = serde_json::json!({"algo": algo, "round_returns": returns, "pair_updates_per_s": rate});
-    let (ranker, bytes) = export(&actor, summary)?;
+    let (_, best_actor, best_round) = best.ok_or("no training rounds: set rounds ≥ 1")?;
+    let summary = serde_json::json!({"algo": algo, "round_returns": returns, "kept_round": best_round, "pair_updates_per_s": rate});
+    let (ranker, bytes) = export(&best_actor, summary)?;
     Ok(Trained { ranker, bytes, returns, pair_updates_per_s: rate })
 }
 
