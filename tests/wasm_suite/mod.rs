@@ -1,4 +1,27 @@
 //! Tests shared by the Node and Chromium wasm suites (tests/node.rs, tests/web.rs).
+//! wasm-bindgen-test picks the environment per test binary, so each binary
+//! declares the same tests with `suite!()`.
+
+/// Declares every shared test as a `#[wasm_bindgen_test]` in the calling binary.
+macro_rules! suite {
+    () => {
+        suite!(
+            core_matches_native_fixture,
+            js_api_matches_native_fixture,
+            bad_input_throws_and_ranker_survives,
+            columnar_matches_object_path,
+            simd_and_scalar_kernels_agree,
+        );
+    };
+    ($($name:ident),+ $(,)?) => {
+        $(
+            #[wasm_bindgen_test::wasm_bindgen_test]
+            fn $name() {
+                wasm_suite::$name();
+            }
+        )*
+    };
+}
 
 use mtfuse::simd::{self, Activation, DenseShape};
 use serde::Deserialize;
