@@ -65,6 +65,7 @@ pub struct FitReport {
     pub split_date: u32,
     pub signals: Vec<SignalReport>,
     pub threshold: f32,
+    pub play: PlayModel,
 }
 
 impl FitReport {
@@ -81,6 +82,11 @@ impl FitReport {
                 r.signal, r.positives_train, r.positives_test, f(r.auc_truth), f(r.auc_mtl), r.logloss_truth, r.logloss_mtl, r.logloss_base_rate, r.modelled_as
             );
         }
+        let p = &self.play;
+        s += &format!(
+            "\nmean play time (training days): no click {:.1} s, click without long view {:.1} s, long view {:.1} / {:.1} / {:.1} s for videos under 15 s / 15-60 s / longer\n",
+            p.no_click_s, p.click_only_s, p.long_view_s[0], p.long_view_s[1], p.long_view_s[2]
+        );
         s
     }
 }
@@ -456,6 +462,7 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
         split_date: cfg.split_date,
         signals: report_signals,
         threshold: sim.config.threshold,
+        play: sim.play.clone(),
     };
     sim.report = serde_json::json!({"fit": report, "config": cfg});
     Ok((sim, report))
