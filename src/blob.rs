@@ -222,35 +222,39 @@ impl Blob {
         if want != got {
             return Err(BlobError::SchemaMismatch(format!("weights {got:?} do not fit metadata, which needs {want:?}")));
         }
-        // The header is written here rather than by `safetensors::serialize`,
-        // whose metadata map has a random order: the same model must always
-        // give the same bytes. Tensors are laid out in name order.
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut header = serde_json::Map::new();
-        let mut data = Vec::new();
-        for (name, shape, bytes) in &named {
-            let start = data.len();
-            data.extend_from_slice(bytes);
-            header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
-        }
         let meta_json = serde_json::to_string(meta).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
-        header.insert(
-            "__metadata__".into(),
-            serde_json::json!({
-                "format": "mtfuse",
-                "format_version": FORMAT_VERSION.to_string(),
-                "checksum": format!("crc32:{:08x}", crc32(&data)),
-                "mtfuse": meta_json,
-            }),
-        );
-        let mut header = serde_json::to_vec(&header).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
-        header.resize(header.len().next_multiple_of(8), b' ');
-        let mut out = Vec::with_capacity(8 + header.len() + data.len());
-        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&data);
-        Ok(out)
+        let fields = [("format", "mtfuse".to_string()), ("format_version", FORMAT_VERSION.to_string()), ("mtfuse", meta_json)];
+        Ok(write_safetensors(named, &fields))
     }
+}
+
+/// Writes F32 tensors as safetensors, in name order, with string metadata plus
+/// a `checksum` of the data section. Written here rather than by
+/// `safetensors::serialize`, whose metadata map has a random order: the same
+/// content must always give the same bytes.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_safetensors(mut named: Vec<(String, Vec<usize>, Vec<u8>)>, metadata: &[(&str, String)]) -> Vec<u8> {
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape, bytes) in &named {
+        let start = data.len();
+        data.extend_from_slice(bytes);
+        header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
+    }
+    let mut md = serde_json::Map::new();
+    md.insert("checksum".into(), format!("crc32:{:08x}", crc32(&data)).into());
+    for (k, v) in metadata {
+        md.insert(k.to_string(), v.clone().into());
+    }
+    header.insert("__metadata__".into(), serde_json::Value::Object(md));
+    let mut header = serde_json::to_vec(&header).expect("a JSON map of strings and numbers serialises");
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + header.len() + data.len());
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&data);
+    out
 }
 
 /// The KuaiRand objectives, in the order the simulator and models use.

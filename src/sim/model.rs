@@ -232,28 +232,9 @@ impl Simulator {
         let mut named: Vec<(String, &Vec<f32>)> = self.tensors();
         named.push(("user_ids".into(), &uids));
         named.push(("item_ids".into(), &iids));
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut header = serde_json::Map::new();
-        let mut data = Vec::new();
-        for (name, v) in &named {
-            let start = data.len();
-            data.extend(v.iter().flat_map(|x| x.to_le_bytes()));
-            header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": [v.len()], "data_offsets": [start, data.len()]}));
-        }
-        header.insert(
-            "__metadata__".into(),
-            serde_json::json!({
-                "format": FORMAT,
-                "checksum": format!("crc32:{:08x}", crc32(&data)),
-                "simulator": serde_json::to_string(self).expect("simulator serialises"),
-            }),
-        );
-        let mut header = serde_json::to_vec(&header).expect("header serialises");
-        header.resize(header.len().next_multiple_of(8), b' ');
-        let mut out = (header.len() as u64).to_le_bytes().to_vec();
-        out.extend(header);
-        out.extend(data);
-        out
+        let named = named.into_iter().map(|(n, v)| (n, vec![v.len()], v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
+        let json = serde_json::to_string(self).expect("simulator serialises");
+        crate::blob::write_safetensors(named, &[("format", FORMAT.to_string()), ("simulator", json)])
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Simulator, BlobError> {
