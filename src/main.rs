@@ -93,6 +93,13 @@ mod cli {
         /// Seed for the fit and the threshold calibration.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Share of training rows the MTL model sees (default: FitConfig's).
+        #[arg(long)]
+        mtl_subset: Option<f32>,
+        /// MTL logit shifts per normalised item feature: 5 for click, then 5
+        /// for long view, comma separated (default: FitConfig's).
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        mtl_miscalibration: Option<Vec<f32>>,
     }
 
     #[derive(clap::Args)]
@@ -252,7 +259,18 @@ mod cli {
         for ex in &log.skipped_examples {
             eprintln!("  skipped: {ex}");
         }
-        let cfg = fit::FitConfig { split_date: a.split_date, seed: a.seed, ..Default::default() };
+        let mut cfg = fit::FitConfig { split_date: a.split_date, seed: a.seed, ..Default::default() };
+        if let Some(share) = a.mtl_subset {
+            cfg.mtl_subset = share;
+        }
+        if let Some(m) = &a.mtl_miscalibration {
+            if m.len() != 10 {
+                return Err(format!("--mtl-miscalibration takes 10 numbers (5 item features for click, then for long view); got {}", m.len()).into());
+            }
+            for (row, chunk) in cfg.mtl_miscalibration.iter_mut().zip(m.chunks(5)) {
+                row.copy_from_slice(chunk);
+            }
+        }
         let (sim, report) = fit::fit(&log, &cfg, mtfuse::sim::SimConfig::default())?;
         say!("{}", report.markdown());
         say!("disappointment threshold (median random-list reward): {:.4}", report.threshold);

@@ -207,3 +207,16 @@ fn committed_simulator_responds_to_ranking_quality() {
     let (random, rci) = returns(&mut RandomPolicy::new(1));
     assert!((sorted - random).abs() > sci + rci, "sort-by-MTL-click {sorted:.3}±{sci:.3} vs random {random:.3}±{rci:.3}");
 }
+
+/// The premise of the enhanced state: on the real held-out days the MTL
+/// scores rank click and long view clearly worse than the world's truth.
+#[test]
+fn committed_mtl_model_is_clearly_worse_than_the_truth() {
+    let sim = Simulator::from_bytes(COMMITTED).unwrap();
+    let signals = sim.report["fit"]["signals"].as_array().expect("fit report lists signals");
+    for name in ["click", "long_view"] {
+        let s = signals.iter().find(|s| s["signal"] == name).expect("signal in report");
+        let (truth, mtl) = (s["auc_truth"].as_f64().unwrap(), s["auc_mtl"].as_f64().unwrap());
+        assert!(truth - mtl > 0.02, "{name}: held-out AUC truth {truth:.4} vs MTL {mtl:.4}");
+    }
+}

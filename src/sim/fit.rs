@@ -28,15 +28,15 @@ pub struct FitConfig {
     pub id_l2: f32,
     /// Share of training rows the MTL model sees.
     pub mtl_subset: f32,
-    /// MTL miscalibration: logit shift per unit of normalised log duration
-    /// for click and for long view.
-    pub mtl_duration_bias: [f32; 2],
+    /// MTL miscalibration: logit shift of click (row 0) and long view (row 1)
+    /// per unit of each normalised item feature, in `ITEM_FEATURES` order.
+    pub mtl_miscalibration: [[f32; ITEM_FEATURES.len()]; 2],
     pub seed: u64,
 }
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_duration_bias: [0.3, -0.3], seed: 7 }
+        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.6, 0.0, -0.4, 0.0, 0.0], [-0.6, 0.0, 0.0, -0.5, 0.0]], seed: 7 }
     }
 }
 
@@ -390,8 +390,8 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
         default_duration_s: median_duration,
     };
 
-    let truth = SignalModel { click: truth_click, long_view_given_click: truth_lv, like_given_click: truth_like, given_click, given_no_click, duration_bias: [0.0, 0.0] };
-    let mtl = SignalModel { click: mtl_click, long_view_given_click: mtl_lv, like_given_click: mtl_like, given_click, given_no_click, duration_bias: cfg.mtl_duration_bias };
+    let truth = SignalModel { click: truth_click, long_view_given_click: truth_lv, like_given_click: truth_like, given_click, given_no_click, miscalibration: [[0.0; ITEM_FEATURES.len()]; 2] };
+    let mtl = SignalModel { click: mtl_click, long_view_given_click: mtl_lv, like_given_click: mtl_like, given_click, given_no_click, miscalibration: cfg.mtl_miscalibration };
 
     // Held-out report.
     let test_rows: Vec<(&Impression, Sample, Sample)> = test.iter().filter_map(|r| Some((*r, sample(r, 0.0)?, mtl_sample(r, 0.0)?))).collect();

@@ -82,18 +82,20 @@ pub struct SignalModel {
     /// for follow, comment, forward and hate, which are too rare to model.
     pub given_click: [f32; 7],
     pub given_no_click: [f32; 7],
-    /// Added to the click and long-view logits per unit of normalised log
-    /// duration: the MTL model's deliberate miscalibration (0 for the truth).
-    pub duration_bias: [f32; 2],
+    /// Added to the click (row 0) and long-view (row 1) logits per unit of
+    /// each normalised item feature: the MTL model's deliberate,
+    /// item-dependent miscalibration (all 0 for the truth).
+    pub miscalibration: [[f32; ITEM_FEATURES.len()]; 2],
 }
 
 impl SignalModel {
     /// `P(click)`, `P(lv | click)`, `P(like | click)`.
     pub fn heads(&self, x: &[f32], user: usize, item: Option<usize>) -> [f32; 3] {
-        let zdur = x[USER_FEATURES.len()];
+        let z_item = &x[USER_FEATURES.len()..USER_FEATURES.len() + ITEM_FEATURES.len()];
+        let shift = |row: &[f32]| row.iter().zip(z_item).map(|(w, z)| w * z).sum::<f32>();
         [
-            sigmoid(self.click.logit(x, user, item) + self.duration_bias[0] * zdur),
-            sigmoid(self.long_view_given_click.logit(x, user, item) + self.duration_bias[1] * zdur),
+            sigmoid(self.click.logit(x, user, item) + shift(&self.miscalibration[0])),
+            sigmoid(self.long_view_given_click.logit(x, user, item) + shift(&self.miscalibration[1])),
             self.like_given_click.prob(x, user, item),
         ]
     }
