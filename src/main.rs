@@ -48,6 +48,20 @@ mod cli {
         FitSim(FitSimArgs),
         /// Run simulated sessions under a policy and print return, depth, long views and interactions.
         Simulate(SimulateArgs),
+        /// Draw a training run's learning curves (SVG) from its metrics log.
+        Plot(PlotArgs),
+    }
+
+    #[derive(clap::Args)]
+    struct PlotArgs {
+        /// A `.metrics.jsonl` written by `train`.
+        metrics: PathBuf,
+        /// Output SVG; default: next to the metrics as `.curves.svg`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Updates per round of that run (the x axis lays rounds end to end).
+        #[arg(long, default_value_t = mtfuse::rl::TrainConfig::default().updates_per_round)]
+        updates_per_round: usize,
     }
 
 
@@ -225,6 +239,7 @@ mod cli {
             Command::Train(a) => train(a)?,
             Command::Eval(a) => eval(a)?,
             Command::Simulate(a) => simulate(a)?,
+            Command::Plot(a) => plot(a)?,
             Command::RandomBlob(a) => {
                 let kind = match a.kind.as_str() {
                     "static" => mtfuse::PolicyKind::Static,
@@ -358,7 +373,23 @@ mod cli {
         let metrics_path = a.out.with_extension("metrics.jsonl");
         let lines: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
         std::fs::write(&metrics_path, lines.join("\n") + "\n")?;
-        say!("wrote {} and {} in {:.1}s", a.out.display(), metrics_path.display(), t0.elapsed().as_secs_f64());
+        let plot_path = a.out.with_extension("curves.svg");
+        let svg = mtfuse::rl::plot::learning_curves_svg(&metrics, cfg.updates_per_round)?;
+        std::fs::write(&plot_path, svg).map_err(|e| format!("cannot write {}: {e}", plot_path.display()))?;
+        say!("wrote {}, {} and {} in {:.1}s", a.out.display(), metrics_path.display(), plot_path.display(), t0.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    fn plot(a: PlotArgs) -> Result<(), Error> {
+        let text = std::fs::read_to_string(&a.metrics).map_err(|e| format!("cannot read {}: {e}", a.metrics.display()))?;
+        let mut metrics = Vec::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            metrics.push(serde_json::from_str(line).map_err(|e| format!("{}:{}: not a JSON metrics line: {e}", a.metrics.display(), i + 1))?);
+        }
+        let out = a.out.unwrap_or_else(|| a.metrics.with_extension("").with_extension("curves.svg"));
+        let svg = mtfuse::rl::plot::learning_curves_svg(&metrics, a.updates_per_round)?;
+        std::fs::write(&out, svg).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        say!("wrote {}", out.display());
         Ok(())
     }
 

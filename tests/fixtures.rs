@@ -37,3 +37,24 @@ fn cross_target_fixtures_are_current() {
     check_or_write(&dir.join("tiny-request.json"), &serde_json::to_vec_pretty(&request).unwrap());
     check_or_write(&dir.join("tiny-expected.json"), &expected);
 }
+
+/// The shipped blobs ranked natively on one realistic request drawn from the
+/// committed simulator; tests/js/loader.test.mjs ranks it with both wasm
+/// builds and must agree. Rewritten (MTFUSE_BLESS=1) when the models change.
+#[test]
+fn shipped_model_fixtures_are_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sim = mtfuse::sim::Simulator::from_bytes(&std::fs::read(root.join("models/simulator.safetensors")).unwrap()).unwrap();
+    let mut request = sim.draw_request(3, 20, 1, 5, 50, 17);
+    request.with_actions = true;
+    let mut expected = serde_json::Map::new();
+    for name in ["static", "user", "enhanced"] {
+        let mut ranker = Ranker::from_bytes(&std::fs::read(root.join(format!("models/{name}.safetensors"))).unwrap()).unwrap();
+        let ranked = ranker.rank(&request).unwrap();
+        assert_eq!(ranked.len(), 50);
+        expected.insert(name.to_string(), serde_json::to_value(&ranked).unwrap());
+    }
+    let dir = root.join("tests/fixtures");
+    check_or_write(&dir.join("shipped-request.json"), &serde_json::to_vec_pretty(&request).unwrap());
+    check_or_write(&dir.join("shipped-expected.json"), &serde_json::to_vec_pretty(&expected).unwrap());
+}

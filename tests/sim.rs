@@ -214,9 +214,11 @@ fn committed_simulator_responds_to_ranking_quality() {
 fn committed_mtl_model_is_clearly_worse_than_the_truth() {
     let sim = Simulator::from_bytes(COMMITTED).unwrap();
     let signals = sim.report["fit"]["signals"].as_array().expect("fit report lists signals");
-    for name in ["click", "long_view"] {
+    // Long view is only modestly worse: a stronger bias on it made the MTL
+    // long-view score useless inside the simulator (models/README.md).
+    for (name, gap) in [("click", 0.02), ("long_view", 0.005)] {
         let s = signals.iter().find(|s| s["signal"] == name).expect("signal in report");
         let (truth, mtl) = (s["auc_truth"].as_f64().unwrap(), s["auc_mtl"].as_f64().unwrap());
-        assert!(truth - mtl > 0.02, "{name}: held-out AUC truth {truth:.4} vs MTL {mtl:.4}");
+        assert!(truth - mtl > gap, "{name}: held-out AUC truth {truth:.4} vs MTL {mtl:.4}");
     }
 }

@@ -6,6 +6,7 @@
 //! with hand-written gradients they share.
 
 pub mod net;
+pub mod plot;
 pub mod train;
 
 use serde::{Deserialize, Serialize};
@@ -82,10 +83,10 @@ impl Default for TrainConfig {
             kappa: 5.0,
             explore: 0.15,
             group_weights: [1.0, 1.0],
-            es_iterations: 8,
+            es_iterations: 10,
             es_population: 16,
             es_elite: 4,
-            es_sessions: 300,
+            es_sessions: 1000,
             critic_warmup: 500,
             eval_sessions: 1000,
         }

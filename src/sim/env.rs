@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RequestError;
 use crate::policy::{Decision, Policy};
-use crate::ranker::Columns;
+use std::collections::BTreeMap;
+
+use crate::blob::DEFAULT_OBJECTIVES;
+use crate::ranker::{Columns, ItemId, RankItem, RankRequest};
+use crate::schema::FeatureGroup;
 use crate::sim::model::{context_features, Simulator, ITEM_FEATURES, X_WIDTH};
 
 /// Reward weights `w_i` for `r_tj = Σ_i w_i v_tij`.
@@ -182,6 +186,31 @@ impl Simulator {
             self.mtl.marginals(&x, user, None, &mut m);
             out.extend_from_slice(&m);
         }
+    }
+
+    /// A rank request as a client would send it: user `user`'s features,
+    /// the context of `hour`, `tab` and `weekday`, and `n` candidates drawn
+    /// with `seed`, each with its features and MTL scores by name. Demos,
+    /// fixtures and benchmarks use it to get realistic requests.
+    pub fn draw_request(&self, user: usize, hour: u8, tab: u8, weekday: u8, n: usize, seed: u64) -> RankRequest {
+        let named = |group: FeatureGroup, values: &[f32]| -> BTreeMap<String, Option<f64>> {
+            self.group(group).zip(values).map(|(f, &v)| (f.name.clone(), Some(v as f64))).collect()
+        };
+        let context = context_features(hour, tab, weekday);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let candidates: Vec<u32> = rand::seq::index::sample(&mut rng, self.n_items(), n.clamp(1, self.n_items())).into_iter().map(|i| i as u32).collect();
+        let mut scores = Vec::new();
+        self.mtl_scores(user, &candidates, &context, &mut scores);
+        let items = candidates
+            .iter()
+            .zip(scores.chunks_exact(DEFAULT_OBJECTIVES.len()))
+            .map(|(&i, s)| RankItem {
+                id: ItemId::Int(self.item_ids[i as usize] as i64),
+                scores: DEFAULT_OBJECTIVES.iter().zip(s).map(|(o, &v)| (o.to_string(), Some(v as f64))).collect(),
+                features: named(FeatureGroup::Item, self.item_row(i as usize)),
+            })
+            .collect();
+        RankRequest { user: named(FeatureGroup::User, self.user_row(user)), context: named(FeatureGroup::Context, &context), items, top_k: None, with_actions: false }
     }
 
     /// Temper budget of a user at the start of a session.

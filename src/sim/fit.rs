@@ -36,7 +36,7 @@ pub struct FitConfig {
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.6, 0.0, -0.4, 0.0, 0.0], [-0.6, 0.0, 0.0, -0.5, 0.0]], seed: 7 }
+        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.5, 0.0, -0.2, 0.0, 0.0], [-0.5, 0.0, 0.0, -0.2, 0.0]], seed: 7 }
     }
 }
 

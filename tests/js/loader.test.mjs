@@ -90,3 +90,25 @@ test("TypeScript types are generated for the request and result", () => {
   assert.match(dts, /static fromBytes\(bytes: Uint8Array[^)]*\): Ranker;/);
   assert.match(dts, /rankColumnar\(user: Float32Array[^)]*itemFeatures: Float32Array[^)]*topK: number\): ColumnarRanking;/);
 });
+
+// The shipped models rank a realistic 50-candidate request exactly as the
+// native core does (tests/fixtures.rs wrote the expected rankings).
+const shippedRequest = JSON.parse(fixture("shipped-request.json"));
+const shippedExpected = JSON.parse(fixture("shipped-expected.json"));
+for (const flavour of ["simd", "scalar"]) {
+  for (const name of ["static", "user", "enhanced"]) {
+    test(`${flavour} build ranks like the native core with the shipped ${name} model`, async () => {
+      const m = await load(flavour);
+      const r = m.Ranker.fromBytes(new Uint8Array(readFileSync(`${ROOT}models/${name}.safetensors`)));
+      const got = r.rank(shippedRequest);
+      const want = shippedExpected[name];
+      assert.equal(got.length, want.length);
+      const wantScore = new Map(want.map((i) => [i.id, i.score]));
+      got.forEach((item, i) => {
+        assert.ok(close(item.score, wantScore.get(item.id)), `${name} ${item.id}: ${item.score} vs native ${wantScore.get(item.id)}`);
+        // Same order, except that items whose native scores tie within 1e-5 may swap.
+        if (item.id !== want[i].id) assert.ok(close(item.score, want[i].score), `${name} rank ${i}: ${item.id} vs native ${want[i].id}`);
+      });
+    });
+  }
+}

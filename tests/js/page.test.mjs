@@ -1,7 +1,7 @@
 // The served page loads the wasm in real headless Chromium.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { ROOT, launchChromium } from "./helpers.mjs";
 import { startServer } from "../../www/serve.mjs";
 
@@ -35,4 +35,69 @@ for (const [query, flavour, kernel] of [["", "simd", "simd128"], ["?flavour=scal
 test("the server refuses paths outside www/ and models/", async () => {
   const res = await fetch(`${base}/..%2f..%2fCargo.toml`);
   assert.equal(res.status, 404);
+});
+
+test("demo: three ranked columns, reranking on a new user, an A/B run, a bad blob dropped", async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/`);
+  await page.waitForSelector("body[data-ready]", { timeout: 30000 });
+  const orders = () => page.$$eval(".col", (cols) => Object.fromEntries(cols.map((c) => [c.dataset.policy, [...c.querySelectorAll(".ranked .id")].map((e) => e.textContent)])));
+  const first = await orders();
+  assert.deepEqual(Object.keys(first), ["static", "user", "enhanced"]);
+  for (const ids of Object.values(first)) assert.equal(ids.length, 6);
+  const latencies = await page.$$eval("[data-us]", (els) => els.map((e) => Number(e.textContent)));
+  assert.equal(latencies.length, 3);
+  assert.ok(latencies.every((us) => us > 0 && Number.isFinite(us)));
+  assert.equal(await page.locator(".cand").count(), 50);
+
+  // A different user sees the same candidates with new scores: some order moves.
+  let changed = false;
+  for (const user of ["1", "2", "3", "4", "5"]) {
+    await page.selectOption("#user", user);
+    const next = await orders();
+    if (Object.keys(first).some((p) => next[p].join() !== first[p].join())) {
+      changed = true;
+      break;
+    }
+  }
+  assert.ok(changed, "changing the user changed no order");
+
+  // A small A/B run to completion, read back from the table.
+  await page.selectOption("#sessions", "100");
+  await page.click("#run-ab");
+  await page.waitForSelector("#ab-table:not([hidden])", { timeout: 60000 });
+  const rows = await page.$$eval("#ab-table tbody tr", (trs) => trs.map((tr) => ({ policy: tr.dataset.policy, ret: Number(tr.querySelector("[data-return]").dataset.return), sessions: Number(tr.children[1].textContent) })));
+  assert.deepEqual(rows.map((r) => r.policy), ["static", "user", "enhanced"]);
+  for (const r of rows) {
+    assert.equal(r.sessions, 100);
+    assert.ok(r.ret > 0 && r.ret < 20, `return ${r.ret}`);
+  }
+  assert.equal(await page.locator("#ab-chart svg rect").count(), 3);
+
+  // A corrupt blob dropped on the page: the loader's error shows, the page keeps working.
+  const good = readFileSync(`${ROOT}models/enhanced.safetensors`);
+  await page.evaluate((bytes) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], "broken.safetensors"));
+    document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, [...good.subarray(0, 300)]);
+  await page.waitForSelector("#own-status.err");
+  assert.match(await page.textContent("#own-status"), /^broken\.safetensors: weight blob is truncated/);
+  await page.click("#new-request");
+  assert.equal((await orders()).enhanced.length, 6);
+
+  // A good blob dropped joins as a fourth column.
+  await page.setInputFiles("#file", { name: "mine.safetensors", mimeType: "application/octet-stream", buffer: good });
+  await page.waitForSelector(".col[data-policy=yours] .ranked li");
+
+  mkdirSync(`${ROOT}test-output`, { recursive: true });
+  await page.screenshot({ path: `${ROOT}test-output/demo.png`, fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: `${ROOT}test-output/demo-phone.png` });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `page is ${overflow}px wider than a phone screen`);
+  assert.deepEqual(errors, []);
+  await page.close();
 });

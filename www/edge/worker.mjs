@@ -1,0 +1,141 @@
+// mtfuse at the edge: a Workers-style ES-module fetch handler that reranks
+// with the bundled enhanced model. Runs under workerd (config.capnp) and
+// deploys to Cloudflare as it is (wrangler.toml).
+//
+//   POST /rank    {user, context, items: [{id, scores, features}], topK?, withActions?}
+//   GET  /schema  the model's features and objectives
+//   GET  /health  liveness, build and model facts
+//
+// Every error is JSON {error, status}; the isolate keeps serving after it.
+
+import { initSync, Ranker, version, kernel } from "../pkg/simd/mtfuse.js";
+import wasmModule from "../pkg/simd/mtfuse_bg.wasm";
+import modelBytes from "../../models/enhanced.safetensors";
+
+/** Defaults of the limits; the `MAX_BODY_BYTES` and `MAX_ITEMS` vars override them. */
+export const DEFAULT_LIMITS = { maxBodyBytes: 1 << 20, maxItems: 1000 };
+
+// One ranker per isolate: built on the first request, reused after.
+let ranker = null;
+let wasmExports = null;
+function getRanker() {
+  if (ranker === null) {
+    wasmExports = initSync({ module: wasmModule });
+    ranker = Ranker.fromBytes(new Uint8Array(modelBytes));
+  }
+  return ranker;
+}
+
+class HttpError extends Error {
+  constructor(status, message, headers = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+const json = (body, status = 200, headers = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
+
+function limits(env) {
+  const int = (name, fallback) => {
+    const raw = env?.[name];
+    if (raw === undefined || raw === "") return fallback;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v <= 0) throw new HttpError(500, `config: ${name} must be a positive integer, got "${raw}"`);
+    return v;
+  };
+  return { maxBodyBytes: int("MAX_BODY_BYTES", DEFAULT_LIMITS.maxBodyBytes), maxItems: int("MAX_ITEMS", DEFAULT_LIMITS.maxItems) };
+}
+
+/** Reads the body as text, stopping as soon as it passes `max` bytes. */
+async function readBody(request, max) {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > max) throw new HttpError(413, `body: ${declared} bytes exceeds the limit of ${max}`);
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw new HttpError(413, `body: more than ${max} bytes exceeds the limit`);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder("utf-8", { fatal: true }).decode(all);
+}
+
+async function rank(request, env) {
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw new HttpError(415, `content-type: expected application/json, got ${type === "" ? "none" : `"${type}"`}`);
+  }
+  const lim = limits(env);
+  let text;
+  try {
+    text = await readBody(request, lim.maxBodyBytes);
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    throw new HttpError(400, `body: not valid UTF-8 (${e.message})`);
+  }
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, `body: malformed JSON: ${e.message}`);
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) throw new HttpError(400, "body: expected a JSON object");
+  if (Array.isArray(body.items) && body.items.length > lim.maxItems) {
+    throw new HttpError(413, `items: ${body.items.length} items exceeds the limit of ${lim.maxItems}`);
+  }
+  const r = getRanker();
+  let items;
+  try {
+    items = r.rank(body);
+  } catch (e) {
+    // The core's validation errors name the field: "items[2].scores.click: is NaN, …".
+    throw new HttpError(400, e.message);
+  }
+  return json({ items, model: r.kind });
+}
+
+const ROUTES = {
+  "/rank": { POST: rank },
+  "/schema": { GET: () => json(getRanker().schema()) },
+  "/health": {
+    GET: () => {
+      const model = getRanker().kind; // also initialises the wasm
+      return json({ ok: true, version: version(), kernel: kernel(), model, wasmMemoryBytes: wasmExports.memory.buffer.byteLength });
+    },
+  },
+};
+
+export default {
+  async fetch(request, env) {
+    try {
+      const { pathname } = new URL(request.url);
+      const route = ROUTES[pathname];
+      if (route === undefined) throw new HttpError(404, `route: no ${pathname}; try POST /rank, GET /schema or GET /health`);
+      const handler = route[request.method];
+      if (handler === undefined) {
+        const allow = Object.keys(route).join(", ");
+        throw new HttpError(405, `method: ${request.method} is not allowed on ${pathname}; use ${allow}`, { allow });
+      }
+      return await handler(request, env);
+    } catch (e) {
+      if (e instanceof HttpError) return json({ error: e.message, status: e.status }, e.status, e.headers);
+      // Anything else is a bug: report it, and keep the isolate serving.
+      return json({ error: `internal: ${e?.message ?? e}`, status: 500 }, 500);
+    }
+  },
+};
