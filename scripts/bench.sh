@@ -8,3 +8,7 @@ scripts/build-wasm.sh
 mkdir -p target/bench
 cargo run -q --release -- random-blob --kind enhanced --hidden 128,64 --out target/bench/enhanced-random.safetensors
 node bench/wasm-rank.mjs target/bench/enhanced-random.safetensors --json target/bench/wasm-rank.json
+# mtfuse against onnxruntime-web and TF.js on the shipped enhanced model.
+node bench/compare.mjs models/enhanced.safetensors --json target/bench/compare.json --md target/bench/compare.md
+# Native criterion benchmarks: the dense kernel and one training update.
+cargo bench -q --bench native -- --warm-up-time 1 --measurement-time 3

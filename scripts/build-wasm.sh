@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Builds the simd128 and scalar wasm modules into www/pkg/{simd,scalar}/.
+# Builds the simd128 and scalar ranker modules into www/pkg/{simd,scalar}/,
+# and the demo module (scalar, with the simulator) into www/pkg/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-for flavour in simd scalar; do
-  wasm_cargo "$flavour" build --release --lib -q
-  out="www/pkg/$flavour"
+for build in simd scalar demo; do
+  flavour=$build features=()
+  [ "$build" = demo ] && flavour=scalar features=(--features demo)
+  wasm_cargo "$flavour" build --release --lib -q "${features[@]}"
+  out="www/pkg/$build"
   mkdir -p "$out"
   wasm-bindgen --target web --out-dir "$out" --out-name mtfuse "$(wasm_target_dir "$flavour")/wasm32-unknown-unknown/release/mtfuse.wasm"
   opt_flags=(-O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types)
   [ "$flavour" = simd ] && opt_flags+=(--enable-simd)
   node_modules/.bin/wasm-opt "${opt_flags[@]}" "$out/mtfuse_bg.wasm" -o "$out/mtfuse_bg.wasm"
-  printf 'build-wasm: %-6s %7d bytes  (%s)\n' "$flavour" "$(stat -c %s "$out/mtfuse_bg.wasm")" "$out/mtfuse_bg.wasm"
+  printf 'build-wasm: %-6s %7d bytes  (%s)\n' "$build" "$(stat -c %s "$out/mtfuse_bg.wasm")" "$out/mtfuse_bg.wasm"
 done

@@ -16,7 +16,7 @@ run() { "$@" 2>&1 | tee -a "$log"; }
 step "native: cargo test"
 run cargo test --all-targets
 
-step "build: simd and scalar wasm"
+step "build: simd, scalar and demo wasm"
 scripts/build-wasm.sh
 
 for flavour in simd scalar; do

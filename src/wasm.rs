@@ -343,11 +343,13 @@ impl Ranker {
 
 /// The fitted user simulator, for the demo: realistic requests to rank, and
 /// simulated sessions under a ranker (the in-browser A/B test).
+#[cfg(feature = "demo")]
 #[wasm_bindgen]
 pub struct Simulator {
     inner: crate::sim::Simulator,
 }
 
+#[cfg(feature = "demo")]
 #[wasm_bindgen]
 impl Simulator {
     /// Loads `models/simulator.safetensors`. Throws on a bad file.

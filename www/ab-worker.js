@@ -1,6 +1,6 @@
 // Runs the demo's A/B test off the main thread: every policy on the same
 // simulated users and random streams, in chunks so progress can be shown.
-import { loadMtfuse } from "./mtfuse.js";
+import init, { Ranker, Simulator } from "./pkg/demo/mtfuse.js";
 
 const CHUNK = 25;
 
@@ -14,14 +14,14 @@ function meanCi(xs) {
 
 self.onmessage = async ({ data }) => {
   try {
-    const m = await loadMtfuse({ flavour: data.flavour });
-    const simBytes = new Uint8Array(await (await fetch(new URL("./models/simulator.safetensors", self.location.href.replace(/[^/]*$/, "")))).arrayBuffer());
-    const sim = m.Simulator.fromBytes(simBytes);
+    await init();
+    const simBytes = new Uint8Array(await (await fetch(new URL("./models/simulator.safetensors", import.meta.url))).arrayBuffer());
+    const sim = Simulator.fromBytes(simBytes);
     const total = data.policies.length * data.sessions;
     let done = 0;
     const rows = [];
     for (const p of data.policies) {
-      const ranker = m.Ranker.fromBytes(p.bytes);
+      const ranker = Ranker.fromBytes(p.bytes);
       const cols = [[], [], [], []];
       for (let first = 0; first < data.sessions; first += CHUNK) {
         const count = Math.min(CHUNK, data.sessions - first);

@@ -12,7 +12,7 @@ const SHOWN = 6;
 const CANDIDATES = 50;
 const BAR_OBJECTIVES = ["click", "long_view", "like", "hate"];
 
-const state = { m: null, sim: null, rankers: new Map(), blobs: new Map(), seed: 1, request: null };
+const state = { m: null, demo: null, sim: null, rankers: new Map(), blobs: new Map(), seed: 1, request: null };
 
 function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -94,7 +94,7 @@ function runAb() {
   $("ab-chart").innerHTML = "";
   const worker = new Worker(new URL("./ab-worker.js", import.meta.url), { type: "module" });
   const policies = [...state.blobs].map(([name, bytes]) => ({ name, bytes }));
-  worker.postMessage({ flavour: state.m.flavour, policies, sessions, seed: 2024 });
+  worker.postMessage({ policies, sessions, seed: 2024 });
   worker.onmessage = ({ data }) => {
     if (data.type === "progress") progress.value = data.done / data.total;
     else if (data.type === "done") {
@@ -186,8 +186,13 @@ async function main() {
     return;
   }
   try {
+    // The simulator lives in a separate demo module, so the ranker module
+    // above stays as small as the one browsers and workers ship.
+    const demo = await import("./pkg/demo/mtfuse.js");
+    await demo.default();
+    state.demo = demo;
     const [simBytes, ...blobs] = await Promise.all([fetchBytes("models/simulator.safetensors"), ...POLICIES.map((p) => fetchBytes(`models/${p.name}.safetensors`))]);
-    state.sim = state.m.Simulator.fromBytes(simBytes);
+    state.sim = demo.Simulator.fromBytes(simBytes);
     POLICIES.forEach((p, i) => {
       state.blobs.set(p.name, blobs[i]);
       state.rankers.set(p.name, state.m.Ranker.fromBytes(blobs[i]));

@@ -20,13 +20,19 @@ export function simdSupported() {
  * @param {object} [opts]
  * @param {"simd"|"scalar"} [opts.flavour] force a build instead of probing
  * @param {URL|string} [opts.base] folder holding simd/ and scalar/ (default ./pkg/)
- * @param {BufferSource} [opts.wasm] the .wasm bytes, where fetch cannot reach them (Node)
+ * @param {BufferSource|WebAssembly.Module} [opts.wasm] the .wasm bytes or compiled module, where fetch cannot reach them (Node, workers)
  */
 export async function loadMtfuse({ flavour, base, wasm } = {}) {
   const pick = flavour ?? (simdSupported() ? "simd" : "scalar");
   if (pick !== "simd" && pick !== "scalar") throw new Error(`flavour: "${pick}" is not "simd" or "scalar"`);
   const root = new URL(base ?? "./pkg/", import.meta.url);
   const glue = await import(new URL(`${pick}/mtfuse.js`, root).href);
-  await glue.default(wasm ? { module_or_path: wasm } : undefined);
+  if (wasm) {
+    // Compile and instantiate directly: the glue's async path touches the
+    // global Response, which costs Node ~100 ms to load the first time.
+    glue.initSync({ module: wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm) });
+  } else {
+    await glue.default();
+  }
   return { ...glue, flavour: pick };
 }

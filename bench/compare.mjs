@@ -1,0 +1,188 @@
+// mtfuse against onnxruntime-web and TF.js (wasm backend) in Node, on the
+// same enhanced actor rebuilt from one blob (bench/actor.mjs). Checks every
+// runtime's fused scores against mtfuse first, then times them interleaved.
+//
+//   node bench/compare.mjs [models/enhanced.safetensors] [--json out.json] [--md out.md]
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import os from "node:os";
+import { loadMtfuse } from "../www/mtfuse.js";
+import { readBlob, onnxModel, tfjsWeights, tfjsRanker } from "./actor.mjs";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const args = process.argv.slice(2);
+const flag = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : null);
+const blobPath = args.find((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--"))) ?? `${ROOT}models/enhanced.safetensors`;
+const SIZES = [1, 50, 200, 1000];
+const TOL = 1e-4;
+const OUT = `${ROOT}target/bench`;
+mkdirSync(OUT, { recursive: true });
+
+// ---- Models from the one blob ------------------------------------------------
+const actor = readBlob(blobPath);
+const onnxBytes = onnxModel(actor);
+writeFileSync(`${OUT}/enhanced.onnx`, onnxBytes);
+const tfw = tfjsWeights(actor);
+writeFileSync(`${OUT}/enhanced.tfjs.bin`, new Uint8Array(tfw.data.buffer));
+writeFileSync(`${OUT}/enhanced.tfjs.json`, JSON.stringify({ layout: tfw.layout, layers: tfw.layers, k: tfw.k }));
+const blob = new Uint8Array(readFileSync(blobPath));
+
+// ---- Runtimes ------------------------------------------------------------------
+const mt = {};
+for (const flavour of ["simd", "scalar"]) {
+  const m = await loadMtfuse({ flavour, wasm: readFileSync(`${ROOT}www/pkg/${flavour}/mtfuse_bg.wasm`) });
+  mt[flavour] = { m, ranker: m.Ranker.fromBytes(blob) };
+}
+const ort = await import("onnxruntime-web");
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.wasmPaths = `${ROOT}node_modules/onnxruntime-web/dist/`;
+const session = await ort.InferenceSession.create(onnxBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+const tf = await import("@tensorflow/tfjs-core");
+const tfwasm = await import("@tensorflow/tfjs-backend-wasm");
+tfwasm.setThreadsCount(1);
+tfwasm.setWasmPaths(`${ROOT}node_modules/@tensorflow/tfjs-backend-wasm/dist/`);
+await tf.setBackend("wasm");
+await tf.ready();
+const tfRank = tfjsRanker(tf, tfw);
+
+// ---- Requests from the simulator ----------------------------------------------
+const demo = await import("../www/pkg/demo/mtfuse.js");
+demo.initSync({ module: await WebAssembly.compile(readFileSync(`${ROOT}www/pkg/demo/mtfuse_bg.wasm`)) });
+const sim = demo.Simulator.fromBytes(new Uint8Array(readFileSync(`${ROOT}models/simulator.safetensors`)));
+const schema = mt.simd.ranker.schema();
+function columns(n) {
+  const req = sim.drawRequest(7, 20, 1, 5, n, 99);
+  const user = Float32Array.from(schema.user.map((f) => req.user[f]));
+  const context = Float32Array.from(schema.context.map((f) => req.context[f]));
+  const itemFeatures = Float32Array.from(req.items.flatMap((it) => schema.item.map((f) => it.features[f])));
+  const scores = Float32Array.from(req.items.flatMap((it) => schema.objectives.map((o) => it.scores[o])));
+  const items = Float32Array.from(req.items.flatMap((it) => [...schema.item.map((f) => it.features[f]), ...schema.objectives.map((o) => it.scores[o])]));
+  const shared = Float32Array.from([...user, ...context]);
+  return { n, user, context, itemFeatures, scores, items, shared };
+}
+
+const runners = {
+  "mtfuse simd": (c, k) => {
+    const r = mt.simd.ranker.rankColumnar(c.user, c.context, c.itemFeatures, c.scores, k);
+    return { values: r.scores, indices: r.order };
+  },
+  "mtfuse scalar": (c, k) => {
+    const r = mt.scalar.ranker.rankColumnar(c.user, c.context, c.itemFeatures, c.scores, k);
+    return { values: r.scores, indices: r.order };
+  },
+  "onnxruntime-web": async (c, k) => {
+    const K = actor.k;
+    const out = await session.run({
+      shared: new ort.Tensor("float32", c.shared, [1, c.shared.length]),
+      items: new ort.Tensor("float32", c.items, [c.n, c.items.length / c.n]),
+      scores: new ort.Tensor("float32", c.scores, [c.n, K]),
+      k: new ort.Tensor("int64", BigInt64Array.of(BigInt(k)), [1]),
+    });
+    return { values: out.top_scores.data, indices: Array.from(out.top_index.data, Number) };
+  },
+  "tfjs-wasm": (c, k) => {
+    const r = tfRank(c.shared, c.items, c.scores, c.n, k);
+    const values = r.values.dataSync();
+    const indices = r.indices.dataSync();
+    r.values.dispose();
+    r.indices.dispose();
+    return { values, indices };
+  },
+};
+const NAMES = Object.keys(runners);
+
+// ---- Correctness first -----------------------------------------------------------
+const close = (a, b) => Math.abs(a - b) <= TOL * (1 + Math.max(Math.abs(a), Math.abs(b)));
+const cols = Object.fromEntries(SIZES.map((n) => [n, columns(n)]));
+let maxDiff = 0;
+for (const n of SIZES) {
+  const want = runners["mtfuse simd"](cols[n], n);
+  for (const name of NAMES) {
+    const got = await runners[name](cols[n], n);
+    for (let i = 0; i < n; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(got.values[i] - want.values[i]));
+      if (!close(got.values[i], want.values[i])) throw new Error(`${name} N=${n}: score ${i} is ${got.values[i]}, mtfuse has ${want.values[i]}`);
+      // Indices must agree, except among scores tied within the tolerance.
+      if (got.indices[i] !== want.indices[i]) {
+        const j = Array.from(want.indices).indexOf(got.indices[i]);
+        if (j < 0 || !close(want.values[j], want.values[i])) throw new Error(`${name} N=${n}: rank ${i} is item ${got.indices[i]}, mtfuse has ${want.indices[i]}`);
+      }
+    }
+  }
+}
+console.log(`correctness: every runtime's fused scores match mtfuse simd within ${TOL} (relative) at N = ${SIZES.join(", ")}; largest absolute difference ${maxDiff.toExponential(2)}`);
+
+// ---- Timing, interleaved --------------------------------------------------------
+const K_TOP = (n) => Math.min(n, 10);
+async function batchUs(name, c, reps) {
+  const run = runners[name];
+  const k = K_TOP(c.n);
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await run(c, k);
+  return ((performance.now() - t0) * 1000) / reps;
+}
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
+const rows = [];
+for (const n of SIZES) {
+  const c = cols[n];
+  // Batch size per runtime: enough calls for ~3 ms, so timer resolution does not matter.
+  const reps = {};
+  for (const name of NAMES) {
+    await batchUs(name, c, 20); // warm-up
+    const one = await batchUs(name, c, 5);
+    reps[name] = Math.max(1, Math.ceil(3000 / Math.max(one, 1)));
+  }
+  const samples = Object.fromEntries(NAMES.map((x) => [x, []]));
+  for (let s = 0; s < 31; s++) {
+    const order = s % 2 === 0 ? NAMES : [...NAMES].reverse();
+    for (const name of order) samples[name].push(await batchUs(name, c, reps[name]));
+  }
+  for (const name of NAMES) rows.push({ runtime: name, n, medianUs: pct(samples[name], 0.5), p95Us: pct(samples[name], 0.95) });
+}
+for (const r of rows) r.vsMtfuseSimd = r.medianUs / rows.find((x) => x.n === r.n && x.runtime === "mtfuse simd").medianUs;
+
+// ---- Cold start (fresh Node process per runtime) and shipped bytes -------------------
+const cold = {};
+for (const name of ["mtfuse", "onnxruntime-web", "tfjs-wasm"]) {
+  const runs = [];
+  for (let i = 0; i < 5; i++) runs.push(Number(execFileSync(process.execPath, [`${ROOT}bench/cold.mjs`, name, blobPath], { encoding: "utf8" }).trim()));
+  cold[name] = pct(runs, 0.5);
+}
+const size = (paths) => {
+  const bytes = paths.map((p) => readFileSync(p));
+  return { files: paths.map((p) => p.replace(ROOT, "")), raw: bytes.reduce((a, b) => a + b.length, 0), gzip: bytes.reduce((a, b) => a + gzipSync(b, { level: 9 }).length, 0) };
+};
+const NM = `${ROOT}node_modules`;
+const shipped = {
+  mtfuse: size([`${ROOT}www/pkg/simd/mtfuse_bg.wasm`, `${ROOT}www/pkg/simd/mtfuse.js`, `${ROOT}www/mtfuse.js`, blobPath]),
+  "onnxruntime-web": size([`${NM}/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm`, `${NM}/onnxruntime-web/dist/ort-wasm-simd-threaded.mjs`, `${NM}/onnxruntime-web/dist/ort.wasm.min.mjs`, `${OUT}/enhanced.onnx`]),
+  "tfjs-wasm": size([`${NM}/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm`, `${NM}/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js`, `${NM}/@tensorflow/tfjs-core/dist/tf-core.min.js`, `${OUT}/enhanced.tfjs.bin`, `${OUT}/enhanced.tfjs.json`]),
+};
+
+// ---- Report -------------------------------------------------------------------------------
+const machine = `${os.cpus()[0].model.trim()}, ${os.cpus().length} cores, Node ${process.version}, ${os.platform()} ${os.arch()}`;
+const targets = { 1: 10, 50: 3, 200: 1.5, 1000: 1.2 };
+let md = `Machine: ${machine}. Model: \`${blobPath.replace(ROOT, "")}\` (enhanced actor ${actor.layers.map((l) => l.w.shape.join("×")).join(", ")}), fusion and top-${K_TOP(1000)} (top-N below 10). One thread everywhere.\n\n`;
+md += "| N | runtime | median µs | p95 µs | × mtfuse simd |\n|---:|---|---:|---:|---:|\n";
+for (const r of rows) md += `| ${r.n} | ${r.runtime} | ${r.medianUs.toFixed(1)} | ${r.p95Us.toFixed(1)} | ${r.vsMtfuseSimd.toFixed(2)} |\n`;
+md += "\n| runtime | cold start ms (median of 5 processes) | shipped bytes raw | gzipped |\n|---|---:|---:|---:|\n";
+for (const name of Object.keys(shipped)) md += `| ${name} | ${cold[name].toFixed(1)} | ${shipped[name].raw} | ${shipped[name].gzip} |\n`;
+md += "\n| target | met | measured |\n|---|---|---:|\n";
+for (const n of SIZES) {
+  const best = Math.min(...rows.filter((r) => r.n === n && !r.runtime.startsWith("mtfuse")).map((r) => r.medianUs));
+  const ratio = best / rows.find((r) => r.n === n && r.runtime === "mtfuse simd").medianUs;
+  md += `| ≥ ${targets[n]}× faster than the faster other runtime at N=${n} | ${ratio >= targets[n] ? "yes" : "no"} | ${ratio.toFixed(2)}× |\n`;
+}
+const share = shipped.mtfuse.raw / shipped["onnxruntime-web"].raw;
+md += `| shipped bytes < 1% of onnxruntime-web's | ${share < 0.01 ? "yes" : "no"} | ${(share * 100).toFixed(2)}% |\n`;
+md += `| cold start < 10 ms | ${cold.mtfuse < 10 ? "yes" : "no"} | ${cold.mtfuse.toFixed(1)} ms |\n`;
+console.log(md);
+const json = { machine, blob: blobPath.replace(ROOT, ""), tolerance: TOL, maxAbsDiff: maxDiff, rows, cold, shipped };
+writeFileSync(flag("--json") ?? `${OUT}/compare.json`, JSON.stringify(json, null, 2));
+writeFileSync(flag("--md") ?? `${OUT}/compare.md`, md);
+console.log(`wrote ${flag("--json") ?? "target/bench/compare.json"} and ${flag("--md") ?? "target/bench/compare.md"}`);
