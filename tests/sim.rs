@@ -222,3 +222,33 @@ fn committed_mtl_model_is_clearly_worse_than_the_truth() {
         assert!(truth - mtl > gap, "{name}: held-out AUC truth {truth:.4} vs MTL {mtl:.4}");
     }
 }
+
+/// With attention decaying down the list, less is earned than with full
+/// attention, and the same six items earn more shown best first than best last.
+#[test]
+fn attention_rewards_the_top_of_the_list() {
+    struct Ordered {
+        inner: ByLongView,
+        reverse: bool,
+    }
+    impl Policy for Ordered {
+        fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
+            self.inner.decide(cols, top, out)?;
+            if self.reverse {
+                out.order.reverse();
+            }
+            Ok(())
+        }
+    }
+    let mut sim = Simulator::from_bytes(COMMITTED).unwrap();
+    let mut reward = |sim: &Simulator, reverse| {
+        let mut p = Ordered { inner: ByLongView { best: true }, reverse };
+        (0..2000).map(|s| run_session(sim, &mut p, s % sim.n_users(), 5, (s / sim.n_users()) as u64, None).unwrap().reward).sum::<f64>()
+    };
+    sim.config.attention = 0.7;
+    let (first, last) = (reward(&sim, false), reward(&sim, true));
+    assert!(first > last, "best first {first:.1} vs best last {last:.1}");
+    sim.config.attention = 1.0;
+    let full_first = reward(&sim, false);
+    assert!(full_first > 1.5 * first, "full attention {full_first:.1} vs 0.7 attention {first:.1}");
+}

@@ -559,7 +559,8 @@ mod tests {
     #[test]
     fn static_search_beats_a_random_ranking() {
         let sim = sim();
-        let cfg = tiny();
+        // Enough sessions per candidate that the search is not ranking noise.
+        let cfg = TrainConfig { es_iterations: 4, es_population: 8, es_sessions: 150, ..tiny() };
         let mut metrics = Vec::new();
         let (action, ret) = train_static(&sim, &cfg, &mut metrics, &|_| {}).unwrap();
         assert_eq!(action.len(), A);

@@ -54,6 +54,15 @@ pub struct SimConfig {
     /// Discount γ of the session return.
     pub gamma: f32,
     pub reward: RewardWeights,
+    /// The user looks at the item at list position `p` (0-based) with
+    /// probability `attention^p`, as a feed is read top down; an item not
+    /// looked at draws no response. 1 means every shown item is seen.
+    #[serde(default = "full_attention")]
+    pub attention: f32,
+}
+
+fn full_attention() -> f32 {
+    1.0
 }
 
 impl Default for SimConfig {
@@ -69,6 +78,7 @@ impl Default for SimConfig {
             threshold: 1.0,
             gamma: 0.9,
             reward: RewardWeights::default(),
+            attention: 0.8,
         }
     }
 }
@@ -261,9 +271,12 @@ pub fn run_session<P: Policy + ?Sized>(sim: &Simulator, policy: &mut P, user: us
         let mut list_reward = 0.0;
         let mut responses = Vec::with_capacity(cfg.shown);
         let mut rewards = Vec::with_capacity(cfg.shown);
-        for &pos in &req.decision.order {
+        for (rank, &pos) in req.decision.order.iter().enumerate() {
             let item = req.candidates[pos as usize] as usize;
+            // Both draws happen whatever the outcome, so every policy sees the same random stream.
+            let looked = resp_rng.random::<f32>() < cfg.attention.powi(rank as i32);
             let r = sim.respond(user, item, &context, &mut resp_rng);
+            let r = if looked { r } else { Response::default() };
             let rw = r.reward(&cfg.reward);
             list_reward += rw;
             stats.clicks += r.signals[0] as u32;
