@@ -48,6 +48,10 @@ pub struct TrainConfig {
     pub kappa: f32,
     /// Half-width of the exploration box: ε ~ U(−explore, explore) per dimension.
     pub explore: f32,
+    /// EnhancedRL only: draw ε per item instead of once per request. With one
+    /// ε per request, an item's action differs from its neighbours' only by
+    /// the policy's own state-dependence, so per-item effects are confounded.
+    pub explore_per_item: bool,
     /// Weights w_g of critic group A (long view, watch time) and B (interactions).
     pub group_weights: [f32; 2],
     /// Cross-entropy search for the static policy: iterations, population, elite, sessions per candidate.
@@ -82,6 +86,7 @@ impl Default for TrainConfig {
             eta: 1.0,
             kappa: 5.0,
             explore: 0.15,
+            explore_per_item: false,
             group_weights: [1.0, 1.0],
             es_iterations: 10,
             es_population: 16,

@@ -84,6 +84,8 @@ pub struct Explore<'a> {
     pub inner: &'a mut Ranker,
     pub space: ActionSpace,
     pub explore: f32,
+    /// Draw ε per item (every candidate gets its own action) instead of per request.
+    pub per_item: bool,
     pub rng: StdRng,
     fused: Vec<f32>,
     real: Vec<f32>,
@@ -92,7 +94,7 @@ pub struct Explore<'a> {
 impl<'a> Explore<'a> {
     pub fn new(inner: &'a mut Ranker, explore: f32, seed: u64) -> Explore<'a> {
         let space = inner.blob().actions.clone();
-        Explore { inner, space, explore, rng: StdRng::seed_from_u64(seed), fused: Vec::new(), real: vec![0.0; A] }
+        Explore { inner, space, explore, per_item: false, rng: StdRng::seed_from_u64(seed), fused: Vec::new(), real: vec![0.0; A] }
     }
 }
 
@@ -100,10 +102,20 @@ impl Policy for Explore<'_> {
     fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
         let n = cols.scores.len() / K;
         let r = self.inner.rank_columns(cols, n)?;
-        let eps: Vec<f32> = (0..A).map(|_| self.rng.random_range(-self.explore..self.explore)).collect();
         out.actions.clear();
-        out.actions.extend(r.norm_actions.iter().enumerate().map(|(i, a)| (a + eps[i % A]).clamp(-1.0, 1.0)));
-        out.per_item = r.per_item;
+        if self.per_item {
+            for j in 0..n {
+                let base = if r.per_item { &r.norm_actions[j * A..(j + 1) * A] } else { &r.norm_actions[..A] };
+                for &a in base {
+                    out.actions.push((a + self.rng.random_range(-self.explore..self.explore)).clamp(-1.0, 1.0));
+                }
+            }
+            out.per_item = true;
+        } else {
+            let eps: Vec<f32> = (0..A).map(|_| self.rng.random_range(-self.explore..self.explore)).collect();
+            out.actions.extend(r.norm_actions.iter().enumerate().map(|(i, a)| (a + eps[i % A]).clamp(-1.0, 1.0)));
+            out.per_item = r.per_item;
+        }
         self.fused.clear();
         for j in 0..n {
             let a = if out.per_item { &out.actions[j * A..(j + 1) * A] } else { &out.actions[..A] };
@@ -317,6 +329,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         {
             let policy = if use_static { &mut behaviour } else { &mut current };
             let mut explore = Explore::new(policy, cfg.explore, cfg.seed + 31 * round as u64);
+            explore.per_item = cfg.explore_per_item && kind == PolicyKind::Enhanced;
             for s in 0..cfg.sessions_per_round {
                 run_session(sim, &mut explore, s % sim.n_users(), cfg.seed + 1 + round as u64, (s / sim.n_users()) as u64, Some(&mut log)).map_err(|e| e.to_string())?;
             }
@@ -582,5 +595,20 @@ mod tests {
         assert!(!actions.is_empty());
         assert!(actions.iter().all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
         assert!(actions.iter().any(|a| (a - 0.2).abs() > 0.05), "no exploration happened");
+    }
+
+    #[test]
+    fn exploration_per_item_gives_each_shown_item_its_own_action() {
+        let sim = sim();
+        let base = [0.2f32; A];
+        let mut r = static_ranker(&sim, &base, &tiny(), serde_json::Value::Null).unwrap();
+        let mut explore = Explore::new(&mut r, 0.15, 4);
+        explore.per_item = true;
+        let mut log = Vec::new();
+        run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
+        let rows: Vec<&[f32]> = log[0].actions.chunks_exact(A).collect();
+        assert_eq!(rows.len(), 6);
+        assert!(rows.iter().flat_map(|r| r.iter()).all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
+        assert!(rows.windows(2).all(|w| w[0] != w[1]), "shown items share an action");
     }
 }
