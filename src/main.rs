@@ -50,6 +50,25 @@ mod cli {
         Simulate(SimulateArgs),
         /// Draw a training run's learning curves (SVG) from its metrics log.
         Plot(PlotArgs),
+        /// How simulated return responds to each action dimension of a static blob
+        /// (central finite differences on shared sessions).
+        Probe(ProbeArgs),
+    }
+
+    #[derive(clap::Args)]
+    struct ProbeArgs {
+        /// A static blob, e.g. models/static.safetensors.
+        blob: PathBuf,
+        /// Step in normalised action units, each way.
+        #[arg(long, default_value_t = 0.15)]
+        step: f32,
+        /// Sessions per evaluation.
+        #[arg(long, default_value_t = 3000)]
+        sessions: usize,
+        #[arg(long)]
+        sim: Option<PathBuf>,
+        #[arg(long, default_value_t = 777)]
+        seed: u64,
     }
 
     #[derive(clap::Args)]
@@ -240,6 +259,7 @@ mod cli {
             Command::Eval(a) => eval(a)?,
             Command::Simulate(a) => simulate(a)?,
             Command::Plot(a) => plot(a)?,
+            Command::Probe(a) => probe(a)?,
             Command::RandomBlob(a) => {
                 let kind = match a.kind.as_str() {
                     "static" => mtfuse::PolicyKind::Static,
@@ -377,6 +397,33 @@ mod cli {
         let svg = mtfuse::rl::plot::learning_curves_svg(&metrics, cfg.updates_per_round)?;
         std::fs::write(&plot_path, svg).map_err(|e| format!("cannot write {}: {e}", plot_path.display()))?;
         say!("wrote {}, {} and {} in {:.1}s", a.out.display(), metrics_path.display(), plot_path.display(), t0.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    fn probe(a: ProbeArgs) -> Result<(), Error> {
+        use mtfuse::rl::{train as t, TrainConfig};
+        use mtfuse::sim::env::mean_ci;
+        let sim = load_sim(a.sim.as_ref())?;
+        let base = load(&a.blob)?;
+        let mtfuse::PolicyWeights::Static(action) = &base.blob().weights else {
+            return Err(format!("{}: not a static blob", a.blob.display()).into());
+        };
+        let cfg = TrainConfig::default();
+        let objectives = base.schema().objectives.clone();
+        let ret = |v: &[f32]| -> Result<f64, Error> {
+            let mut r = t::static_ranker(&sim, v, &cfg, serde_json::Value::Null)?;
+            Ok(mean_ci(t::evaluate(&sim, &mut r, a.sessions, a.seed)?.iter().map(|s| s.ret)).0)
+        };
+        say!("return at the blob's action: {:.4} ({} sessions)", ret(action)?, a.sessions);
+        say!("{:<18} {:>8} {:>12}", "dimension", "action", "dReturn/da");
+        for k in 0..action.len() {
+            let (mut up, mut down) = (action.clone(), action.clone());
+            up[k] = (up[k] + a.step).min(1.0);
+            down[k] = (down[k] - a.step).max(-1.0);
+            let grad = (ret(&up)? - ret(&down)?) / (up[k] - down[k]) as f64;
+            let name = format!("{} {}", if k < objectives.len() { "power" } else { "bias" }, objectives[k % objectives.len()]);
+            say!("{name:<18} {:>8.3} {grad:>12.4}", action[k]);
+        }
         Ok(())
     }
 

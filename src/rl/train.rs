@@ -488,6 +488,23 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
             }
         }
         train_secs += t0.elapsed().as_secs_f64();
+        // The critics' mean action gradient at the baseline action over this
+        // round's pairs, to set beside `mtfuse probe`'s finite differences.
+        {
+            let st: Vec<&Vec<f32>> = samples.iter().take(2000).flat_map(|x| x.states.iter()).collect();
+            let x = concat(&rows(&st), &Array2::from_shape_fn((st.len(), A), |(_, k)| baseline[k]));
+            let mut dq = vec![0f32; A];
+            for (g, group) in critics.iter().enumerate() {
+                let weight = Array2::from_elem((x.nrows(), 1), cfg.group_weights[g] / (x.nrows() * cfg.ensemble) as f32);
+                for critic in group {
+                    let (_, gx) = critic.backward(&critic.forward(&x), &weight);
+                    for (k, d) in dq.iter_mut().enumerate() {
+                        *d += gx.column(in_dim + k).sum();
+                    }
+                }
+            }
+            metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/critic_dq_da_at_baseline": dq}));
+        }
         current = export(&actor, serde_json::Value::Null)?.0;
         use_static = false;
         let eval = evaluate(sim, &mut current, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?;
@@ -610,5 +627,20 @@ mod tests {
         assert_eq!(rows.len(), 6);
         assert!(rows.iter().flat_map(|r| r.iter()).all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
         assert!(rows.windows(2).all(|w| w[0] != w[1]), "shown items share an action");
+    }
+
+    #[test]
+    fn each_round_logs_the_critics_action_gradient() {
+        let sim = sim();
+        let cfg = TrainConfig { rounds: 2, ..tiny() };
+        let mut metrics = Vec::new();
+        train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut metrics, &|_| {}).unwrap();
+        let grads: Vec<&Vec<serde_json::Value>> = metrics.iter().filter_map(|m| m["charts/critic_dq_da_at_baseline"].as_array()).collect();
+        assert_eq!(grads.len(), 2);
+        for g in grads {
+            assert_eq!(g.len(), A);
+            assert!(g.iter().all(|v| v.as_f64().is_some_and(f64::is_finite)));
+            assert!(g.iter().any(|v| v.as_f64() != Some(0.0)));
+        }
     }
 }
