@@ -112,3 +112,20 @@ for (const flavour of ["simd", "scalar"]) {
     });
   }
 }
+
+test("demo module: the simulator rejects bad files and out-of-range draws, and keeps working", async () => {
+  const demo = await import(`${ROOT}www/pkg/demo/mtfuse.js`);
+  demo.initSync({ module: await WebAssembly.compile(readFileSync(`${ROOT}www/pkg/demo/mtfuse_bg.wasm`)) });
+  const bytes = new Uint8Array(readFileSync(`${ROOT}models/simulator.safetensors`));
+  assert.throws(() => demo.Simulator.fromBytes(bytes.subarray(0, 100)), { message: /not a safetensors file/ });
+  const sim = demo.Simulator.fromBytes(bytes);
+  assert.throws(() => sim.drawRequest(sim.users, 20, 1, 5, 50, 1), { message: /^drawRequest: user \d+ \(of \d+\)/ });
+  assert.throws(() => sim.drawRequest(0, 24, 1, 5, 50, 1), { message: /hour 24 \(0–23\)/ });
+  assert.throws(() => sim.userId(sim.users), { message: /^user: \d+ is out of range/ });
+  const req = sim.drawRequest(0, 20, 1, 5, 50, 1);
+  assert.equal(req.items.length, 50);
+  const ranker = demo.Ranker.fromBytes(new Uint8Array(readFileSync(`${ROOT}models/enhanced.safetensors`)));
+  const out = sim.runSessions(ranker, 0, 3, 7);
+  assert.equal(out.length, 12);
+  assert.ok(Array.from(out).every(Number.isFinite));
+});
