@@ -288,6 +288,10 @@ mod cli {
 
     fn fit_sim(a: FitSimArgs) -> Result<(), Error> {
         use mtfuse::sim::{data, fit};
+        // Check the flags before the (possibly long) read of the log.
+        if let Some(m) = a.mtl_miscalibration.as_ref().filter(|m| m.len() != 10) {
+            return Err(format!("--mtl-miscalibration takes 10 numbers (5 item features for click, then for long view); got {}", m.len()).into());
+        }
         let t0 = std::time::Instant::now();
         let log = data::load_dir(&a.data, a.skip_bad_rows)?;
         eprintln!("read {} rows ({} skipped) in {:.1}s", log.rows.len(), log.skipped, t0.elapsed().as_secs_f32());
@@ -299,9 +303,6 @@ mod cli {
             cfg.mtl_subset = share;
         }
         if let Some(m) = &a.mtl_miscalibration {
-            if m.len() != 10 {
-                return Err(format!("--mtl-miscalibration takes 10 numbers (5 item features for click, then for long view); got {}", m.len()).into());
-            }
             for (row, chunk) in cfg.mtl_miscalibration.iter_mut().zip(m.chunks(5)) {
                 row.copy_from_slice(chunk);
             }

@@ -1,0 +1,35 @@
+//! The CLI's bad-input errors for the commands this session added: a clear
+//! message on stderr and a non-zero exit, never a panic.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::process::Command;
+
+fn mtfuse(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mtfuse")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn fit_sim_rejects_a_miscalibration_of_the_wrong_length() {
+    let (ok, err) = mtfuse(&["fit-sim", "--data", "tests/fixtures", "--out", "/dev/null", "--mtl-miscalibration=0.1,0.2,0.3"]);
+    assert!(!ok);
+    assert!(err.contains("--mtl-miscalibration takes 10 numbers (5 item features for click, then for long view); got 3"), "{err}");
+}
+
+#[test]
+fn probe_rejects_a_blob_that_is_not_static() {
+    let (ok, err) = mtfuse(&["probe", "models/enhanced.safetensors", "--sessions", "10"]);
+    assert!(!ok);
+    assert!(err.contains("models/enhanced.safetensors: not a static blob"), "{err}");
+}
+
+#[test]
+fn plot_names_the_bad_line_of_a_metrics_log() {
+    let dir = std::env::temp_dir().join(format!("mtfuse-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.metrics.jsonl");
+    std::fs::write(&path, "{\"algo\":\"static\",\"iteration\":0}\n{not json\n").unwrap();
+    let (ok, err) = mtfuse(&["plot", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("bad.metrics.jsonl:2: not a JSON metrics line"), "{err}");
+}
