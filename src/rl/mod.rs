@@ -52,6 +52,12 @@ pub struct TrainConfig {
     /// ε per request, an item's action differs from its neighbours' only by
     /// the policy's own state-dependence, so per-item effects are confounded.
     pub explore_per_item: bool,
+    /// EnhancedRL only: subtract each list's mean from its pairs' critic
+    /// action gradients. A common shift of every item's fused score leaves
+    /// the ranking unchanged, so only the part of the gradient that differs
+    /// between items of one list can reorder it; the common part would push
+    /// every item to the same edge of the box.
+    pub list_centred_actor: bool,
     /// Weights w_g of critic group A (long view, watch time) and B (interactions).
     pub group_weights: [f32; 2],
     /// Cross-entropy search for the static policy: iterations, population, elite, sessions per candidate.
@@ -87,6 +93,7 @@ impl Default for TrainConfig {
             kappa: 5.0,
             explore: 0.15,
             explore_per_item: false,
+            list_centred_actor: true,
             group_weights: [1.0, 1.0],
             es_iterations: 10,
             es_population: 16,

@@ -270,6 +270,20 @@ fn excess(a: f32, c: f32, e: f32) -> f32 {
     ((a - c).abs() - e).max(0.0)
 }
 
+/// Subtracts from each row of `grad` the mean of the rows with the same
+/// `owner` (list), so only how a list's items differ drives the actor.
+fn centre_per_list(grad: &mut Array2<f32>, owner: &[usize], lists: usize) {
+    let mut mean = Array2::<f32>::zeros((lists, grad.ncols()));
+    let mut count = vec![0f32; lists];
+    for (r, &l) in owner.iter().enumerate() {
+        mean.row_mut(l).scaled_add(1.0, &grad.row(r));
+        count[l] += 1.0;
+    }
+    for (r, &l) in owner.iter().enumerate() {
+        grad.row_mut(r).scaled_add(-1.0 / count[l], &mean.row(l));
+    }
+}
+
 /// What a training run produced.
 pub struct Trained {
     pub ranker: Ranker,
@@ -463,6 +477,9 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                     grad_a += &gx.slice(s![.., in_dim..]);
                 }
             }
+            if cfg.list_centred_actor && kind == PolicyKind::Enhanced {
+                centre_per_list(&mut grad_a, &owner, batch.len());
+            }
             let mut penalty = 0.0f32;
             for r in 0..p {
                 for k in 0..A {
@@ -584,6 +601,43 @@ mod tests {
         assert_eq!(a.ranker.blob().weights, b.ranker.blob().weights);
         let c = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &TrainConfig { seed: 2, ..cfg }, &mut Vec::new(), &|_| {}).unwrap();
         assert_ne!(a.ranker.blob().weights, c.ranker.blob().weights);
+    }
+
+    /// 300 sessions and 300 updates from a neutral start (every action at
+    /// the middle of its range) are enough for EnhancedRL to rank better than
+    /// that start, measured on 2,000 fresh sessions with shared random streams.
+    #[test]
+    fn a_few_hundred_updates_beat_the_starting_policy() {
+        let sim = sim();
+        let start = [0.0f32; A];
+        let cfg = TrainConfig { rounds: 1, sessions_per_round: 300, updates_per_round: 300, critic_warmup: 100, batch: 32, actor_hidden: vec![32], critic_hidden: vec![32], ensemble: 4, eval_sessions: 50, ..Default::default() };
+        let mut learned = train_rl(&sim, PolicyKind::Enhanced, &start, &cfg, &mut Vec::new(), &|_| {}).unwrap().ranker;
+        let mut before = static_ranker(&sim, &start, &cfg, serde_json::Value::Null).unwrap();
+        let ret = |p: &mut Ranker| mean_ci(evaluate(&sim, p, 2000, 77).unwrap().iter().map(|s| s.ret));
+        let (a, b) = (ret(&mut before), ret(&mut learned));
+        assert!(b.0 - b.1 > a.0 + a.1, "learned {b:?} vs start {a:?} (mean, 95% CI)");
+    }
+
+    #[test]
+    fn centring_zeroes_each_lists_mean_and_keeps_differences() {
+        let mut g = Array2::from_shape_fn((5, 3), |(r, k)| (r * 3 + k) as f32 * 0.5 - 1.0);
+        let before = g.clone();
+        let owner = [0, 0, 1, 1, 1];
+        centre_per_list(&mut g, &owner, 2);
+        for list in [0..2, 2..5] {
+            for k in 0..3 {
+                assert!(g.slice(s![list.clone(), k]).sum().abs() < 1e-5);
+            }
+        }
+        for (r, q) in [(0, 1), (2, 4), (3, 4)] {
+            for k in 0..3 {
+                assert!(((g[[r, k]] - g[[q, k]]) - (before[[r, k]] - before[[q, k]])).abs() < 1e-5);
+            }
+        }
+        // A single-pair list has nothing to reorder against.
+        let mut one = Array2::from_elem((1, 3), 2.0f32);
+        centre_per_list(&mut one, &[0], 1);
+        assert!(one.iter().all(|&x| x == 0.0));
     }
 
     #[test]
