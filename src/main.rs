@@ -137,7 +137,8 @@ mod cli {
 
     #[derive(clap::Args)]
     struct SimulateArgs {
-        /// A weight blob, or `random`, or `sort:<objective>` (e.g. `sort:click`).
+        /// A weight blob, `random`, `sort:<objective>` (e.g. `sort:click`), or
+        /// `oracle`: the truth's expected reward from features, a yardstick.
         #[arg(long)]
         policy: String,
         /// Sessions to run; users are taken round-robin.
@@ -332,11 +333,16 @@ mod cli {
     fn simulate(a: SimulateArgs) -> Result<(), Error> {
         use mtfuse::sim::env::{mean_ci, run_session};
         let sim = load_sim(a.sim.as_ref())?;
-        let mut policy = policy_from(&a.policy, a.seed)?;
+        // The oracle reads the session's user from the simulator; build it per session.
+        let mut policy = if a.policy == "oracle" { None } else { Some(policy_from(&a.policy, a.seed)?) };
         let bar = indicatif::ProgressBar::new(a.sessions as u64);
         let mut stats = Vec::with_capacity(a.sessions);
         for s in 0..a.sessions {
-            stats.push(run_session(&sim, policy.as_mut(), s % sim.n_users(), a.seed, (s / sim.n_users()) as u64, None)?);
+            let (user, session) = (s % sim.n_users(), (s / sim.n_users()) as u64);
+            stats.push(match policy.as_mut() {
+                Some(p) => run_session(&sim, p.as_mut(), user, a.seed, session, None)?,
+                None => run_session(&sim, &mut mtfuse::sim::env::FeatureOracle::new(&sim, user), user, a.seed, session, None)?,
+            });
             bar.inc(1);
         }
         bar.finish_and_clear();

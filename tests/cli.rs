@@ -1,5 +1,5 @@
-//! The CLI's bad-input errors for the commands this session added: a clear
-//! message on stderr and a non-zero exit, never a panic.
+//! The CLI end to end: a clear message on stderr and a non-zero exit for
+//! bad input, never a panic, and the yardstick policy runs.
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::process::Command;
@@ -32,4 +32,17 @@ fn plot_names_the_bad_line_of_a_metrics_log() {
     let (ok, err) = mtfuse(&["plot", path.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("bad.metrics.jsonl:2: not a JSON metrics line"), "{err}");
+}
+
+#[test]
+fn simulate_runs_the_oracle_and_names_an_unknown_objective() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mtfuse")).args(["simulate", "--policy", "oracle", "--sessions", "20"]).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("policy oracle over 20 sessions"), "{text}");
+    let ret: f64 = text.lines().find_map(|l| l.strip_prefix("return")).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
+    assert!(ret > 0.0, "{text}");
+    let (ok, err) = mtfuse(&["simulate", "--policy", "sort:clicks", "--sessions", "5"]);
+    assert!(!ok);
+    assert!(err.contains("unknown objective \"clicks\""), "{err}");
 }

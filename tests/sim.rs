@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use mtfuse::sim::data::{load_dir, DataError, COLUMNS};
-use mtfuse::sim::env::{mean_ci, run_session, RandomPolicy, SortByScore};
+use mtfuse::sim::env::{mean_ci, run_session, FeatureOracle, RandomPolicy, SortByScore};
 use mtfuse::sim::fit::{fit, FitConfig};
 use mtfuse::sim::{SimConfig, Simulator};
 use mtfuse::{Columns, Decision, Policy, RequestError};
@@ -208,6 +208,17 @@ fn committed_simulator_responds_to_ranking_quality() {
     assert!((sorted - random).abs() > sci + rci, "sort-by-MTL-click {sorted:.3}±{sci:.3} vs random {random:.3}±{rci:.3}");
 }
 
+/// The premise of the enhanced state inside the simulator: ranking by what
+/// the features say about the truth beats the best single MTL score clearly.
+#[test]
+fn feature_oracle_beats_the_best_mtl_sort() {
+    let sim = Simulator::from_bytes(COMMITTED).unwrap();
+    let n = 2000;
+    let oracle = mean_ci((0..n).map(|s| run_session(&sim, &mut FeatureOracle::new(&sim, s % sim.n_users()), s % sim.n_users(), 1, (s / sim.n_users()) as u64, None).unwrap().ret));
+    let sorted = mean_ci((0..n).map(|s| run_session(&sim, &mut SortByScore { objective: 1 }, s % sim.n_users(), 1, (s / sim.n_users()) as u64, None).unwrap().ret));
+    assert!(oracle.0 - oracle.1 > sorted.0 + sorted.1, "oracle {oracle:?} vs sort:long_view {sorted:?}");
+}
+
 /// The premise of the enhanced state: on the real held-out days the MTL
 /// scores rank click and long view clearly worse than the world's truth.
 #[test]
@@ -241,7 +252,7 @@ fn attention_rewards_the_top_of_the_list() {
         }
     }
     let mut sim = Simulator::from_bytes(COMMITTED).unwrap();
-    let mut reward = |sim: &Simulator, reverse| {
+    let reward = |sim: &Simulator, reverse| {
         let mut p = Ordered { inner: ByLongView { best: true }, reverse };
         (0..2000).map(|s| run_session(sim, &mut p, s % sim.n_users(), 5, (s / sim.n_users()) as u64, None).unwrap().reward).sum::<f64>()
     };

@@ -615,6 +615,7 @@ mod tests {
         let mut before = static_ranker(&sim, &start, &cfg, serde_json::Value::Null).unwrap();
         let ret = |p: &mut Ranker| mean_ci(evaluate(&sim, p, 2000, 77).unwrap().iter().map(|s| s.ret));
         let (a, b) = (ret(&mut before), ret(&mut learned));
+        eprintln!("start {:.3} ± {:.3}, learned {:.3} ± {:.3}", a.0, a.1, b.0, b.1);
         assert!(b.0 - b.1 > a.0 + a.1, "learned {b:?} vs start {a:?} (mean, 95% CI)");
     }
 

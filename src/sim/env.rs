@@ -360,6 +360,45 @@ impl Policy for SortByScore {
     }
 }
 
+/// Sorts by the response model's expected reward computed from user, item
+/// and context features alone (no item ids, no latent factors). It reads the
+/// simulator's truth, so it is a yardstick, not a servable policy: roughly
+/// how far a ranker that sees the enhanced state could go.
+pub struct FeatureOracle<'a> {
+    pub sim: &'a Simulator,
+    /// The session's user: the truth's user bias needs the index.
+    pub user: usize,
+    value: Vec<f32>,
+}
+
+impl<'a> FeatureOracle<'a> {
+    pub fn new(sim: &'a Simulator, user: usize) -> FeatureOracle<'a> {
+        FeatureOracle { sim, user, value: Vec::new() }
+    }
+}
+
+impl Policy for FeatureOracle<'_> {
+    fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
+        use crate::sim::model::PlayModel;
+        let (w, play) = (&self.sim.config.reward, &self.sim.play);
+        let mut x = [0.0; X_WIDTH];
+        let mut m = [0.0; 7];
+        self.value.clear();
+        for row in cols.items.chunks_exact(ITEM_FEATURES.len()) {
+            self.sim.head_input(self.user, row, cols.context, &mut x);
+            let [pc, plv, _] = self.sim.truth.heads(&x, self.user, None);
+            self.sim.truth.marginals(&x, self.user, None, &mut m);
+            // Row 0 is ln(1 + duration in seconds).
+            let lv_s = play.long_view_s[PlayModel::bucket(row[0].exp() - 1.0)];
+            let play_s = pc * (plv * lv_s + (1.0 - plv) * play.click_only_s) + (1.0 - pc) * play.no_click_s;
+            self.value.push(m.iter().zip(&w.signals).map(|(p, w)| p * w).sum::<f32>() + w.play_s * play_s);
+        }
+        crate::fusion::top_k(&self.value, top, &mut out.order);
+        out.actions.clear();
+        Ok(())
+    }
+}
+
 /// Mean and 95% normal-approximation half-width.
 pub fn mean_ci(xs: impl Iterator<Item = f64>) -> (f64, f64) {
     let v: Vec<f64> = xs.collect();
