@@ -22,16 +22,23 @@ pub struct AbRow {
     pub interactions: (f64, f64),
     /// Relative lift of mean return over the first policy (the static baseline).
     pub lift: f64,
+    /// 95% half-width of `lift` from the per-session paired differences: both
+    /// policies ran the same user and random streams in each session, so the
+    /// difference is far less noisy than either return.
+    pub lift_ci: f64,
 }
 
 /// Runs every policy on the same users and random streams.
 pub fn simulated_ab(sim: &Simulator, policies: &mut [(String, Ranker)], sessions: usize, seed: u64) -> Result<Vec<AbRow>, String> {
     let mut rows: Vec<AbRow> = Vec::new();
+    let mut base: Option<Vec<f64>> = None;
     for (name, r) in policies.iter_mut() {
         let stats: Vec<SessionStats> = crate::rl::train::evaluate(sim, r, sessions, seed).map_err(|e| format!("{name}: {e}"))?;
         let ci = |f: &dyn Fn(&SessionStats) -> f64| mean_ci(stats.iter().map(f));
         let ret = ci(&|s| s.ret);
-        let lift = rows.first().map_or(0.0, |base| ret.0 / base.ret.0 - 1.0);
+        let base_ret = base.get_or_insert_with(|| stats.iter().map(|s| s.ret).collect());
+        let base_mean = base_ret.iter().sum::<f64>() / base_ret.len().max(1) as f64;
+        let (lift, lift_ci) = mean_ci(stats.iter().zip(base_ret.iter()).map(|(s, b)| (s.ret - b) / base_mean));
         rows.push(AbRow {
             policy: name.clone(),
             sessions,
@@ -40,6 +47,7 @@ pub fn simulated_ab(sim: &Simulator, policies: &mut [(String, Ranker)], sessions
             depth: ci(&|s| s.depth as f64),
             interactions: ci(&|s| s.interactions as f64),
             lift,
+            lift_ci,
         });
     }
     Ok(rows)
@@ -155,11 +163,12 @@ pub fn weighted_auc(scores: &[f32], labels: &[u8], weights: &[f32]) -> Option<f6
 
 /// Both tables as Markdown.
 pub fn markdown(ab: &[AbRow], offline: &[OfflineRow]) -> String {
-    let mut s = String::from("| policy | sessions | return ± 95% CI | long views | depth | interactions | lift vs static |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    let base = ab.first().map_or("the first policy", |r| r.policy.as_str());
+    let mut s = format!("| policy | sessions | return ± 95% CI | long views | depth | interactions | lift vs {base} ± paired 95% CI |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for r in ab {
         s += &format!(
-            "| {} | {} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:+.1}% |\n",
-            r.policy, r.sessions, r.ret.0, r.ret.1, r.long_views.0, r.long_views.1, r.depth.0, r.depth.1, r.interactions.0, r.interactions.1, 100.0 * r.lift
+            "| {} | {} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:.3} ± {:.3} | {:+.1}% ± {:.1}% |\n",
+            r.policy, r.sessions, r.ret.0, r.ret.1, r.long_views.0, r.long_views.1, r.depth.0, r.depth.1, r.interactions.0, r.interactions.1, 100.0 * r.lift, 100.0 * r.lift_ci
         );
     }
     if !offline.is_empty() {
@@ -175,6 +184,24 @@ pub fn markdown(ab: &[AbRow], offline: &[OfflineRow]) -> String {
 mod tests {
     use super::*;
     use crate::sim::fit::auc;
+
+    /// The same policy twice has a lift of exactly zero with no spread; a
+    /// different one gets a paired interval narrower than either return's CI.
+    #[test]
+    fn paired_lift_is_tighter_than_the_returns() {
+        let sim = Simulator::from_bytes(include_bytes!("../models/simulator.safetensors")).unwrap();
+        let cfg = crate::rl::TrainConfig::default();
+        let make = |a: f32| crate::rl::train::static_ranker(&sim, &[a; 14], &cfg, serde_json::Value::Null).unwrap();
+        let mut policies = vec![("a".to_string(), make(0.0)), ("a again".to_string(), make(0.0)), ("b".to_string(), make(0.3))];
+        let rows = simulated_ab(&sim, &mut policies, 400, 9).unwrap();
+        assert_eq!((rows[1].lift, rows[1].lift_ci), (0.0, 0.0));
+        assert!(rows[2].lift != 0.0);
+        let base = rows[0].ret.0;
+        assert!(rows[2].lift_ci * base < rows[2].ret.1.min(rows[0].ret.1), "paired {} vs {:?} {:?}", rows[2].lift_ci * base, rows[0].ret, rows[2].ret);
+        let md = markdown(&rows, &[]);
+        assert!(md.contains("lift vs a ± paired 95% CI"), "{md}");
+        assert!(md.contains("| a again | 400 |"), "{md}");
+    }
 
     #[test]
     fn weighted_auc_matches_hand_counts() {
