@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-for build in simd scalar demo; do
+for build in ${BUILDS:-simd scalar demo}; do
   flavour=$build features=()
   [ "$build" = demo ] && flavour=scalar features=(--features demo)
   wasm_cargo "$flavour" build --release --lib -q "${features[@]}"

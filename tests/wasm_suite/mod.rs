@@ -113,7 +113,7 @@ pub fn columnar_matches_object_path() {
 pub fn simd_and_scalar_kernels_agree() {
     let fill = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 500.0 - 1.0).collect() };
     let mut checked = 0;
-    for &(rows, k, m) in &[(1, 40, 128), (1, 7, 5), (3, 33, 17), (4, 40, 128), (50, 40, 128), (9, 128, 64), (13, 64, 14), (1000, 11, 8)] {
+    for &(rows, k, m) in &[(1, 40, 128), (1, 7, 5), (3, 33, 17), (4, 40, 128), (50, 40, 128), (9, 128, 64), (13, 64, 14), (1000, 11, 8), (8, 9, 6), (4, 3, 3), (6, 20, 12), (2, 10, 30), (5, 16, 4)] {
         let shape = DenseShape { rows, inputs: k, outputs: m };
         let (x, w, b) = (fill(rows * k, 1), fill(k * m, 2), fill(m, 3));
         for act in [Activation::Identity, Activation::Relu] {
@@ -127,7 +127,7 @@ pub fn simd_and_scalar_kernels_agree() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 26);
     // The simd build really runs the simd kernel.
     assert_eq!(simd::KERNEL, if cfg!(target_feature = "simd128") { "simd128" } else { "scalar" });
 }
