@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the simd128 and scalar ranker modules into www/pkg/{simd,scalar}/,
 # and the demo module (scalar, with the simulator) into www/pkg/demo/.
+# BUILDS="simd" (any subset of "simd scalar demo") builds only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh

@@ -118,7 +118,8 @@ impl Actor {
             std::mem::swap(&mut scratch.a, &mut scratch.b);
         }
         out.clear();
-        out.extend(scratch.a[..rows * self.outputs()].iter().map(|v| v.tanh()));
+        out.extend_from_slice(&scratch.a[..rows * self.outputs()]);
+        simd::tanh_in_place(out);
     }
 }
 

@@ -227,3 +227,41 @@ unsafe fn tail_columns(p: &Ptrs, n: usize, from: usize) {
         }
     }
 }
+
+/// tanh of four lanes: sign(x) · (1 − 2 / (e^{2|x|} + 1)).
+#[inline(always)]
+fn tanh4(x: v128) -> v128 {
+    // Past |x| = 10, tanh rounds to 1 in f32; the clamp also keeps exp finite.
+    let ax = f32x4_min(f32x4_abs(x), f32x4_splat(10.0));
+    let e = exp4(f32x4_add(ax, ax));
+    let one = f32x4_splat(1.0);
+    let t = f32x4_sub(one, f32x4_div(f32x4_splat(2.0), f32x4_add(e, one)));
+    v128_or(t, v128_and(x, f32x4_splat(-0.0)))
+}
+
+/// e^x for x in [0, 20]: x = n·ln2 + r with |r| ≤ ln2/2, a degree-7 Taylor
+/// polynomial in r (relative error below 2e-7 there), scaled by 2^n through
+/// the exponent bits.
+#[inline(always)]
+fn exp4(x: v128) -> v128 {
+    let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(core::f32::consts::LOG2_E)));
+    // ln 2 split in two so that n · LN2_HI is exact.
+    let r = f32x4_sub(f32x4_sub(x, f32x4_mul(n, f32x4_splat(0.693_359_4))), f32x4_mul(n, f32x4_splat(-2.121_944_4e-4)));
+    let mut p = f32x4_splat(1.0 / 5040.0);
+    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = f32x4_add(f32x4_mul(p, r), f32x4_splat(c));
+    }
+    let scale = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
+    f32x4_mul(p, scale)
+}
+
+pub fn tanh_in_place(v: &mut [f32]) {
+    let mut chunks = v.chunks_exact_mut(4);
+    for c in &mut chunks {
+        // SAFETY: each chunk holds exactly 4 f32.
+        unsafe { store(c.as_mut_ptr(), tanh4(load(c.as_ptr())), false) };
+    }
+    for x in chunks.into_remainder() {
+        *x = x.tanh();
+    }
+}

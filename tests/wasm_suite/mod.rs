@@ -11,6 +11,7 @@ macro_rules! suite {
             bad_input_throws_and_ranker_survives,
             columnar_matches_object_path,
             simd_and_scalar_kernels_agree,
+            tanh_matches_libm,
         );
     };
     ($($name:ident),+ $(,)?) => {
@@ -107,6 +108,18 @@ pub fn columnar_matches_object_path() {
         assert_eq!(serde_json::json!(format!("v{j}")), w.id);
         assert!(close(s, w.score));
     }
+}
+
+/// The build's tanh stays within 3e-7 of libm's over the whole range, odd
+/// lengths included, and keeps the sign and the saturation.
+pub fn tanh_matches_libm() {
+    let mut v: Vec<f32> = (-24_001..=24_001).map(|i| i as f32 * 5e-4).chain([1e-30, -1e-30, 0.0, -0.0, 40.0, -40.0, f32::MAX, f32::MIN]).collect();
+    let want: Vec<f32> = v.iter().map(|x| x.tanh()).collect();
+    simd::tanh_in_place(&mut v);
+    let worst = v.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 3e-7, "worst |tanh error| {worst}");
+    assert!(v.iter().zip(&want).all(|(a, b)| a.signum() == b.signum() || *b == 0.0));
+    assert_eq!(&v[v.len() - 4..], &[1.0, -1.0, 1.0, -1.0]);
 }
 
 /// simd128 and scalar kernels agree within 1e-5 relative on awkward shapes.
