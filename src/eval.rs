@@ -64,6 +64,9 @@ pub struct OfflineRow {
     pub rows: usize,
 }
 
+/// One user's held-out samples: fused score, long-view label, weight.
+type UserSamples = (Vec<f32>, Vec<u8>, Vec<f32>);
+
 /// MTF-GAUC and reward-weighted NDCG@6 on held-out rows whose user and item
 /// the simulator knows. Each user-day is one request; its MTL scores come
 /// from the simulator's MTL model. GAUC weights each sample by `1 + r` (its
@@ -80,8 +83,8 @@ pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: 
     let reward = |r: &Impression| Response { signals: r.signals, play_s: r.play_ms as f32 / 1000.0 }.reward(&sim.config.reward);
     let mut out = Vec::new();
     for (name, ranker) in policies.iter_mut() {
-        // Per user: fused score, label, weight. Per user-day: NDCG@6.
-        let mut per_user: BTreeMap<u32, (Vec<f32>, Vec<u8>, Vec<f32>)> = BTreeMap::new();
+        // Per user-day: NDCG@6.
+        let mut per_user: BTreeMap<u32, UserSamples> = BTreeMap::new();
         let (mut ndcg_sum, mut ndcg_n, mut n_rows) = (0.0, 0usize, 0usize);
         for ((user, date), list) in &days {
             let u = users[user];

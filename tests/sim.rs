@@ -3,7 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mtfuse::sim::data::{load_dir, DataError, COLUMNS};
 use mtfuse::sim::env::{mean_ci, run_session, FeatureOracle, RandomPolicy, SortByScore};
@@ -42,7 +42,7 @@ fn fixture_rows() -> Vec<String> {
     rows
 }
 
-fn write_log(dir: &PathBuf, rows: &[String]) -> PathBuf {
+fn write_log(dir: &Path, rows: &[String]) -> PathBuf {
     let path = dir.join("log_fixture.csv");
     let mut f = std::fs::File::create(&path).unwrap();
     writeln!(f, "{}", COLUMNS.join(",")).unwrap();
@@ -64,7 +64,6 @@ fn small_fit() -> FitConfig {
 fn loader_names_file_line_and_column() {
     let dir = temp_dir("loader");
     let mut rows = fixture_rows();
-    rows[2] = rows[2].replacen(",1,1", ",1,1", 1);
     let mut fields: Vec<String> = rows[2].split(',').map(String::from).collect();
     fields[5] = "7".into(); // is_click
     rows[2] = fields.join(",");
