@@ -335,8 +335,15 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     let mut current = export(&actor, serde_json::Value::Null)?.0;
     let mut use_static = true;
     // Like a production rollout gated by an A/B test, the run keeps the round
-    // whose policy evaluated best (on the trainer's own evaluation sessions).
-    let mut best: Option<(f64, Mlp, usize)> = None;
+    // whose policy evaluated best on the trainer's own evaluation sessions,
+    // and the baseline itself (every item at the baseline action: zero output
+    // weights) unless some round beats it there.
+    let base_ret = mean_ci(evaluate(sim, &mut behaviour, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret)).0;
+    let mut baseline_actor = actor.clone();
+    baseline_actor.w.last_mut().expect("actor has layers").fill(0.0);
+    let mut best: (f64, Mlp, Option<usize>) = (base_ret, baseline_actor, None);
+    metrics.push(serde_json::json!({"algo": algo, "charts/baseline_return": base_ret}));
+    progress(&format!("{algo} baseline: return {base_ret:.3}"));
     for round in 0..cfg.rounds {
         // Collect with the last policy plus exploration noise.
         let mut log = Vec::new();
@@ -527,14 +534,21 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         let eval = evaluate(sim, &mut current, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?;
         let (ret, ci) = mean_ci(eval.iter().map(|s| s.ret));
         returns.push((ret, ci));
-        if best.as_ref().is_none_or(|b| ret > b.0) {
-            best = Some((ret, actor.clone(), round));
+        if ret > best.0 {
+            best = (ret, actor.clone(), Some(round));
         }
         metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/return": ret, "charts/return_ci95": ci}));
         progress(&format!("{algo} round {round}: return {ret:.3} ± {ci:.3}"));
     }
     let rate = pair_updates as f64 / train_secs.max(1e-9);
-    let (_, best_actor, best_round) = best.ok_or("no training rounds: set rounds ≥ 1")?;
+    if cfg.rounds == 0 {
+        return Err("no training rounds: set rounds ≥ 1".into());
+    }
+    let (_, best_actor, best_round) = best;
+    progress(&match best_round {
+        Some(r) => format!("{algo}: keeping round {r}"),
+        None => format!("{algo}: no round beat the baseline ({base_ret:.3}); keeping the baseline"),
+    });
     let summary = serde_json::json!({"algo": algo, "round_returns": returns, "kept_round": best_round, "pair_updates_per_s": rate});
     let (ranker, bytes) = export(&best_actor, summary)?;
     Ok(Trained { ranker, bytes, returns, pair_updates_per_s: rate })
@@ -617,6 +631,30 @@ mod tests {
         let (a, b) = (ret(&mut before), ret(&mut learned));
         eprintln!("start {:.3} ± {:.3}, learned {:.3} ± {:.3}", a.0, a.1, b.0, b.1);
         assert!(b.0 - b.1 > a.0 + a.1, "learned {b:?} vs start {a:?} (mean, 95% CI)");
+    }
+
+    /// A run whose rounds all lose to the baseline ships the baseline: every
+    /// item gets the baseline action. Here the baseline is the shipped static
+    /// action and the actor's learning rate is absurd.
+    #[test]
+    fn a_run_that_never_beats_the_baseline_keeps_it() {
+        let sim = sim();
+        let shipped = Ranker::from_bytes(include_bytes!("../../models/static.safetensors")).unwrap();
+        let start = shipped.blob().meta.baseline_action.clone();
+        let cfg = TrainConfig { actor_lr: 1.0, clip: 1e6, eval_sessions: 300, ..tiny() };
+        let mut metrics = Vec::new();
+        let mut trained = train_rl(&sim, PolicyKind::Enhanced, &start, &cfg, &mut metrics, &|_| {}).unwrap();
+        let base = metrics.iter().find_map(|m| m["charts/baseline_return"].as_f64()).unwrap();
+        assert!(trained.returns.iter().all(|r| r.0 <= base), "a round beat the baseline: {:?} vs {base}", trained.returns);
+        assert!(trained.ranker.blob().meta.summary["kept_round"].is_null());
+        let mut log = Vec::new();
+        run_session(&sim, &mut trained.ranker, 0, 1, 0, Some(&mut log)).unwrap();
+        // The baseline actor outputs tanh(atanh(clamp(a, ±0.995))).
+        for t in &log {
+            for (a, b) in t.actions.iter().zip(start.iter().cycle()) {
+                assert!((a - b.clamp(-0.995, 0.995)).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
     }
 
     #[test]
