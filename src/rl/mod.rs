@@ -58,6 +58,16 @@ pub struct TrainConfig {
     /// between items of one list can reorder it; the common part would push
     /// every item to the same edge of the box.
     pub list_centred_actor: bool,
+    /// EnhancedRL only: unshown candidates per list drawn into each batch
+    /// beside the shown pairs, weighted to stand for all of them in the
+    /// list's sum of Q. Given that an item is shown, its own action changes
+    /// only its place in the list; whether it is shown at all is what the
+    /// unshown pairs let the critics see. 0 trains on shown pairs only.
+    pub critic_unshown: usize,
+    /// Fractions in (0, 1) of the way from the baseline to each round's
+    /// policy that the rollout gate also evaluates (the full round and the
+    /// baseline are always candidates). Empty: the round as trained only.
+    pub gate_shrink: Vec<f32>,
     /// Weights w_g of critic group A (long view, watch time) and B (interactions).
     pub group_weights: [f32; 2],
     /// Cross-entropy search for the static policy: iterations, population, elite, sessions per candidate.
@@ -94,6 +104,8 @@ impl Default for TrainConfig {
             explore: 0.15,
             explore_per_item: false,
             list_centred_actor: true,
+            critic_unshown: 0,
+            gate_shrink: vec![],
             group_weights: [1.0, 1.0],
             es_iterations: 10,
             es_population: 16,

@@ -170,15 +170,33 @@ pub fn train_static(sim: &Simulator, cfg: &TrainConfig, metrics: &mut Metrics, p
 
 /// One logged decision as the critics and the actor see it.
 struct Sample {
-    /// Normalised states of the pairs (enhanced: each shown item; user-level: the request).
+    /// Normalised states of the pairs (enhanced: every candidate; user-level: the request).
     states: Vec<Vec<f32>>,
     /// Logged normalised actions, one per state.
     actions: Vec<Vec<f32>>,
     /// Behaviour policy's action before noise: the centre of the box.
     centers: Vec<Vec<f32>>,
+    /// Indices into `states` of the shown pairs, and of the others.
+    shown: Vec<usize>,
+    unshown: Vec<usize>,
     /// List reward per critic group.
     rewards: [f32; 2],
     next: Option<usize>,
+}
+
+impl Sample {
+    /// The pairs a batch takes from this sample, with their weights in the
+    /// list's sum of Q: every shown pair, and up to `unshown` of the others
+    /// drawn at random, each standing for its share of all of them.
+    fn pairs(&self, unshown: usize, rng: &mut StdRng) -> Vec<(usize, f32)> {
+        let mut out: Vec<(usize, f32)> = self.shown.iter().map(|&p| (p, 1.0)).collect();
+        let n = unshown.min(self.unshown.len());
+        if n > 0 {
+            let w = self.unshown.len() as f32 / n as f32;
+            out.extend(rand::seq::index::sample(rng, self.unshown.len(), n).into_iter().map(|i| (self.unshown[i], w)));
+        }
+        out
+    }
 }
 
 /// Reward of one response split into group A (long view, watch time, click) and B (interactions).
@@ -189,20 +207,21 @@ fn group_rewards(r: &Response, sim: &Simulator) -> [f32; 2] {
     [a, b]
 }
 
-/// The state vectors a ranker with this schema computes, for each pair of a transition.
+/// The state vectors a ranker with this schema computes for a transition:
+/// one per candidate (enhanced) or one for the request (user-level).
 fn pair_states(sim: &Simulator, schema: &Schema, t: &Transition) -> Vec<Vec<f32>> {
     let norm = |v: f32, i: usize| (v - schema.mean[i]) * schema.inv_std[i];
     let mut shared: Vec<f32> = sim.user_row(t.user as usize).iter().enumerate().map(|(i, &v)| norm(v, schema.user.start + i)).collect();
     shared.extend(t.context.iter().enumerate().map(|(i, &v)| norm(v, schema.context.start + i)));
     match schema.kind {
         PolicyKind::Enhanced => t
-            .shown
+            .candidates
             .iter()
-            .map(|&p| {
-                let item = t.candidates[p as usize] as usize;
+            .enumerate()
+            .map(|(p, &item)| {
                 let mut s = shared.clone();
-                s.extend(sim.item_row(item).iter().enumerate().map(|(i, &v)| norm(v, schema.item.start + i)));
-                s.extend(t.scores[p as usize * K..(p as usize + 1) * K].iter().enumerate().map(|(i, &v)| norm(v, schema.score.start + i)));
+                s.extend(sim.item_row(item as usize).iter().enumerate().map(|(i, &v)| norm(v, schema.item.start + i)));
+                s.extend(t.scores[p * K..(p + 1) * K].iter().enumerate().map(|(i, &v)| norm(v, schema.score.start + i)));
                 s
             })
             .collect(),
@@ -270,18 +289,30 @@ fn excess(a: f32, c: f32, e: f32) -> f32 {
     ((a - c).abs() - e).max(0.0)
 }
 
-/// Subtracts from each row of `grad` the mean of the rows with the same
-/// `owner` (list), so only how a list's items differ drives the actor.
-fn centre_per_list(grad: &mut Array2<f32>, owner: &[usize], lists: usize) {
+/// Subtracts from each row of `grad` the `weight`ed mean of the rows with
+/// the same `owner` (list), so only how a list's items differ drives the actor.
+fn centre_per_list(grad: &mut Array2<f32>, owner: &[usize], weight: &[f32], lists: usize) {
     let mut mean = Array2::<f32>::zeros((lists, grad.ncols()));
     let mut count = vec![0f32; lists];
     for (r, &l) in owner.iter().enumerate() {
-        mean.row_mut(l).scaled_add(1.0, &grad.row(r));
-        count[l] += 1.0;
+        mean.row_mut(l).scaled_add(weight[r], &grad.row(r));
+        count[l] += weight[r];
     }
     for (r, &l) in owner.iter().enumerate() {
         grad.row_mut(r).scaled_add(-1.0 / count[l], &mean.row(l));
     }
+}
+
+/// The actor moved `alpha` of the way from the baseline, in pre-tanh terms:
+/// its last layer's output becomes `alpha·(W h + b) + (1 − alpha)·atanh(baseline)`.
+/// `alpha = 0` is the baseline for every item; the blob format is unchanged.
+fn shrunk(actor: &Mlp, alpha: f32, baseline: &[f32]) -> Mlp {
+    let mut net = actor.clone();
+    net.w.last_mut().expect("actor has layers").mapv_inplace(|w| alpha * w);
+    for (b, a) in net.b.last_mut().expect("actor has layers").iter_mut().zip(baseline) {
+        *b = alpha * *b + (1.0 - alpha) * a.clamp(-0.995, 0.995).atanh();
+    }
+    net
 }
 
 /// What a training run produced.
@@ -339,9 +370,8 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     // and the baseline itself (every item at the baseline action: zero output
     // weights) unless some round beats it there.
     let base_ret = mean_ci(evaluate(sim, &mut behaviour, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret)).0;
-    let mut baseline_actor = actor.clone();
-    baseline_actor.w.last_mut().expect("actor has layers").fill(0.0);
-    let mut best: (f64, Mlp, Option<usize>) = (base_ret, baseline_actor, None);
+    let baseline_actor = shrunk(&actor, 0.0, baseline);
+    let mut best: (f64, Mlp, Option<usize>, f32) = (base_ret, baseline_actor, None, 0.0);
     metrics.push(serde_json::json!({"algo": algo, "charts/baseline_return": base_ret}));
     progress(&format!("{algo} baseline: return {base_ret:.3}"));
     for round in 0..cfg.rounds {
@@ -362,6 +392,13 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
             .map(|(i, t)| {
                 let states = pair_states(sim, &schema, t);
                 let actions: Vec<Vec<f32>> = if kind == PolicyKind::Enhanced { t.actions.chunks_exact(A).map(|a| a.to_vec()).collect() } else { vec![t.actions[..A].to_vec()] };
+                let (shown, unshown) = if kind == PolicyKind::Enhanced {
+                    let shown: Vec<usize> = t.shown.iter().map(|&p| p as usize).collect();
+                    let unshown = (0..states.len()).filter(|p| !shown.contains(p)).collect();
+                    (shown, unshown)
+                } else {
+                    (vec![0], vec![])
+                };
                 let centers = match &centre_net {
                     None => vec![baseline.to_vec(); states.len()],
                     Some(net) => net.predict(&rows(&states.iter().collect::<Vec<_>>())).rows().into_iter().map(|r| r.to_vec()).collect(),
@@ -372,7 +409,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                     rewards[0] += g[0];
                     rewards[1] += g[1];
                 }
-                Sample { states, actions, centers, rewards, next: (!t.done).then_some(i + 1) }
+                Sample { states, actions, centers, shown, unshown, rewards, next: (!t.done).then_some(i + 1) }
             })
             .collect();
         progress(&format!("{algo} round {round}: {} transitions collected", samples.len()));
@@ -380,12 +417,13 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         let t0 = std::time::Instant::now();
         for update in 0..cfg.updates_per_round {
             let batch: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..samples.len())).collect();
-            // Current pairs, grouped by transition.
-            let mut owner = Vec::new();
+            // Current pairs, grouped by transition, with their weights in the list's sum.
+            let (mut owner, mut weight) = (Vec::new(), Vec::new());
             let (mut st, mut ac, mut ce) = (Vec::new(), Vec::new(), Vec::new());
             for (bi, &i) in batch.iter().enumerate() {
-                for p in 0..samples[i].states.len() {
+                for (p, w) in samples[i].pairs(cfg.critic_unshown, &mut rng) {
                     owner.push(bi);
+                    weight.push(w);
                     st.push(&samples[i].states[p]);
                     ac.push(&samples[i].actions[p]);
                     ce.push(&samples[i].centers[p]);
@@ -393,11 +431,12 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
             }
             let (s_cur, a_cur, c_cur) = (rows(&st), rows(&ac), rows(&ce));
             // Next pairs under the target actor, weighted by φ.
-            let (mut nst, mut nce, mut nowner) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut nst, mut nce, mut nowner, mut nweight) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for (bi, &i) in batch.iter().enumerate() {
                 if let Some(n) = samples[i].next {
-                    for p in 0..samples[n].states.len() {
+                    for (p, w) in samples[n].pairs(cfg.critic_unshown, &mut rng) {
                         nowner.push(bi);
+                        nweight.push(w);
                         nst.push(&samples[n].states[p]);
                         nce.push(&samples[n].centers[p]);
                     }
@@ -419,7 +458,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                     for m in 0..cfg.ensemble {
                         let q = critics_t[g][m].predict(&x_next);
                         for (r, &bi) in nowner.iter().enumerate() {
-                            next_value[g][m][bi] += phi[r] * q[[r, 0]];
+                            next_value[g][m][bi] += nweight[r] * phi[r] * q[[r, 0]];
                         }
                     }
                 }
@@ -433,7 +472,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                     let q = Mlp::out(&tape);
                     let mut pred = vec![0.0f32; batch.len()];
                     for (r, &bi) in owner.iter().enumerate() {
-                        pred[bi] += q[[r, 0]];
+                        pred[bi] += weight[r] * q[[r, 0]];
                     }
                     let err: Vec<f32> = batch
                         .iter()
@@ -445,7 +484,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                         })
                         .collect();
                     critic_loss += err.iter().map(|e| e * e).sum::<f32>() / batch.len() as f32;
-                    let grad = Array2::from_shape_fn((owner.len(), 1), |(r, _)| 2.0 * err[owner[r]] / batch.len() as f32);
+                    let grad = Array2::from_shape_fn((owner.len(), 1), |(r, _)| 2.0 * weight[r] * err[owner[r]] / batch.len() as f32);
                     let (grads, _) = critics[g][m].backward(&tape, &grad);
                     critic_opt[g][m].step(&mut critics[g][m], &grads);
                 }
@@ -485,7 +524,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                 }
             }
             if cfg.list_centred_actor && kind == PolicyKind::Enhanced {
-                centre_per_list(&mut grad_a, &owner, batch.len());
+                centre_per_list(&mut grad_a, &owner, &weight, batch.len());
             }
             let mut penalty = 0.0f32;
             for r in 0..p {
@@ -515,7 +554,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         // The critics' mean action gradient at the baseline action over this
         // round's pairs, to set beside `mtfuse probe`'s finite differences.
         {
-            let st: Vec<&Vec<f32>> = samples.iter().take(2000).flat_map(|x| x.states.iter()).collect();
+            let st: Vec<&Vec<f32>> = samples.iter().take(2000).flat_map(|x| x.shown.iter().map(|&p| &x.states[p])).collect();
             let x = concat(&rows(&st), &Array2::from_shape_fn((st.len(), A), |(_, k)| baseline[k]));
             let mut dq = vec![0f32; A];
             for (g, group) in critics.iter().enumerate() {
@@ -535,21 +574,35 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         let (ret, ci) = mean_ci(eval.iter().map(|s| s.ret));
         returns.push((ret, ci));
         if ret > best.0 {
-            best = (ret, actor.clone(), Some(round));
+            best = (ret, actor.clone(), Some(round), 1.0);
         }
         metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/return": ret, "charts/return_ci95": ci}));
         progress(&format!("{algo} round {round}: return {ret:.3} ± {ci:.3}"));
+        // The gate also tries the round's policy moved only part of the way
+        // from the baseline, for a critic that has the direction right but
+        // not the distance.
+        for &alpha in cfg.gate_shrink.iter().filter(|&&a| a > 0.0 && a < 1.0) {
+            let net = shrunk(&actor, alpha, baseline);
+            let mut r = export(&net, serde_json::Value::Null)?.0;
+            let ret = mean_ci(evaluate(sim, &mut r, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret)).0;
+            if ret > best.0 {
+                best = (ret, net, Some(round), alpha);
+            }
+            metrics.push(serde_json::json!({"algo": algo, "round": round, "shrink": alpha, "charts/shrunk_return": ret}));
+            progress(&format!("{algo} round {round} shrunk to {alpha}: return {ret:.3}"));
+        }
     }
     let rate = pair_updates as f64 / train_secs.max(1e-9);
     if cfg.rounds == 0 {
         return Err("no training rounds: set rounds ≥ 1".into());
     }
-    let (_, best_actor, best_round) = best;
+    let (_, best_actor, best_round, kept_shrink) = best;
     progress(&match best_round {
+        Some(r) if kept_shrink < 1.0 => format!("{algo}: keeping round {r} shrunk to {kept_shrink}"),
         Some(r) => format!("{algo}: keeping round {r}"),
         None => format!("{algo}: no round beat the baseline ({base_ret:.3}); keeping the baseline"),
     });
-    let summary = serde_json::json!({"algo": algo, "round_returns": returns, "kept_round": best_round, "pair_updates_per_s": rate});
+    let summary = serde_json::json!({"algo": algo, "round_returns": returns, "kept_round": best_round, "kept_shrink": kept_shrink, "pair_updates_per_s": rate});
     let (ranker, bytes) = export(&best_actor, summary)?;
     Ok(Trained { ranker, bytes, returns, pair_updates_per_s: rate })
 }
@@ -608,7 +661,8 @@ mod tests {
     #[test]
     fn training_is_deterministic_under_a_seed() {
         let sim = sim();
-        let cfg = tiny();
+        // Unshown pairs and the shrink gate draw from the seeded streams too.
+        let cfg = TrainConfig { critic_unshown: 4, explore_per_item: true, gate_shrink: vec![0.5], ..tiny() };
         let a = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut Vec::new(), &|_| {}).unwrap();
         let b = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut Vec::new(), &|_| {}).unwrap();
         // The summary holds a timing; compare the weights.
@@ -662,7 +716,7 @@ mod tests {
         let mut g = Array2::from_shape_fn((5, 3), |(r, k)| (r * 3 + k) as f32 * 0.5 - 1.0);
         let before = g.clone();
         let owner = [0, 0, 1, 1, 1];
-        centre_per_list(&mut g, &owner, 2);
+        centre_per_list(&mut g, &owner, &[1.0; 5], 2);
         for list in [0..2, 2..5] {
             for k in 0..3 {
                 assert!(g.slice(s![list.clone(), k]).sum().abs() < 1e-5);
@@ -675,8 +729,44 @@ mod tests {
         }
         // A single-pair list has nothing to reorder against.
         let mut one = Array2::from_elem((1, 3), 2.0f32);
-        centre_per_list(&mut one, &[0], 1);
+        centre_per_list(&mut one, &[0], &[3.0], 1);
         assert!(one.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn a_batch_takes_every_shown_pair_and_weights_the_unshown_ones() {
+        let sample = Sample { states: vec![vec![0.0]; 10], actions: vec![], centers: vec![], shown: vec![7, 2, 4], unshown: vec![0, 1, 3, 5, 6, 8, 9], rewards: [0.0; 2], next: None };
+        let mut rng = StdRng::seed_from_u64(3);
+        let pairs = sample.pairs(2, &mut rng);
+        assert_eq!(&pairs[..3], &[(7, 1.0), (2, 1.0), (4, 1.0)]);
+        assert_eq!(pairs.len(), 5);
+        for &(p, w) in &pairs[3..] {
+            assert!(sample.unshown.contains(&p));
+            assert_eq!(w, 3.5, "2 drawn stand for 7 unshown");
+        }
+        assert_ne!(pairs[3].0, pairs[4].0);
+        // Asking for more than there are takes each once; 0 takes none.
+        let all = sample.pairs(50, &mut rng);
+        assert_eq!(all.len(), 10);
+        assert!(all[3..].iter().all(|&(_, w)| w == 1.0));
+        assert_eq!(sample.pairs(0, &mut rng).len(), 3);
+    }
+
+    #[test]
+    fn shrinking_moves_the_actor_toward_the_baseline_in_pre_tanh_terms() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let actor = Mlp::new(&[4, 8, A], Head::Tanh, &mut rng);
+        let baseline: Vec<f32> = (0..A).map(|k| k as f32 / A as f32 - 0.5).collect();
+        let x = Array2::from_shape_fn((6, 4), |(r, c)| (r as f32 - 2.5) * 0.7 + c as f32 * 0.3);
+        let full = actor.predict(&x);
+        assert_eq!(shrunk(&actor, 1.0, &baseline).predict(&x), full);
+        let none = shrunk(&actor, 0.0, &baseline).predict(&x);
+        assert!(none.rows().into_iter().all(|r| r.iter().zip(&baseline).all(|(a, b)| (a - b).abs() < 1e-5)));
+        let half = shrunk(&actor, 0.5, &baseline).predict(&x);
+        for ((h, f), k) in half.iter().zip(full.iter()).zip((0..A).cycle()) {
+            let want = (0.5 * f.atanh() + 0.5 * baseline[k].atanh()).tanh();
+            assert!((h - want).abs() < 1e-4, "{h} vs {want}");
+        }
     }
 
     #[test]
@@ -716,7 +806,9 @@ mod tests {
         explore.per_item = true;
         let mut log = Vec::new();
         run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
-        let rows: Vec<&[f32]> = log[0].actions.chunks_exact(A).collect();
+        let all: Vec<&[f32]> = log[0].actions.chunks_exact(A).collect();
+        assert_eq!(all.len(), log[0].candidates.len());
+        let rows: Vec<&[f32]> = log[0].shown.iter().map(|&p| all[p as usize]).collect();
         assert_eq!(rows.len(), 6);
         assert!(rows.iter().flat_map(|r| r.iter()).all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
         assert!(rows.windows(2).all(|w| w[0] != w[1]), "shown items share an action");

@@ -112,7 +112,9 @@ pub struct Transition {
     pub scores: Vec<f32>,
     /// Positions in `candidates` of the shown items, best first.
     pub shown: Vec<u32>,
-    /// Normalised action of each shown pair, `shown × 2k` (empty for policies without actions).
+    /// Normalised action of every candidate, `candidates × 2k` in candidate
+    /// order (empty for policies without actions): a trainer needs the
+    /// actions of the items that were not shown as well.
     pub actions: Vec<f32>,
     pub responses: Vec<Response>,
     /// Per-pair rewards under the simulator's weights.
@@ -297,14 +299,7 @@ pub fn run_session<P: Policy + ?Sized>(sim: &Simulator, policy: &mut P, user: us
         let done = temper <= 0.0 || t + 1 == cfg.max_requests;
         if let Some(log) = log.as_deref_mut() {
             let width = 2 * k;
-            let actions = req
-                .decision
-                .order
-                .iter()
-                .filter_map(|&p| req.decision.action(p as usize, width))
-                .flatten()
-                .copied()
-                .collect();
+            let actions = (0..req.candidates.len()).filter_map(|p| req.decision.action(p, width)).flatten().copied().collect();
             log.push(Transition {
                 user: user as u32,
                 t: t as u32,
