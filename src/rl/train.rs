@@ -315,6 +315,13 @@ fn shrunk(actor: &Mlp, alpha: f32, baseline: &[f32]) -> Mlp {
     net
 }
 
+/// Mean and 95% CI of the per-session difference `candidate − base`; both
+/// ran on the same sessions and random streams, so the pairing removes most
+/// of the between-session spread.
+fn paired_lift(base: &[f64], candidate: &[f64]) -> (f64, f64) {
+    mean_ci(candidate.iter().zip(base).map(|(c, b)| c - b))
+}
+
 /// What a training run produced.
 pub struct Trained {
     pub ranker: Ranker,
@@ -367,9 +374,11 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     let mut use_static = true;
     // Like a production rollout gated by an A/B test, the run keeps the round
     // whose policy evaluated best on the trainer's own evaluation sessions,
+    // among those whose paired lift over the baseline is clearly positive,
     // and the baseline itself (every item at the baseline action: zero output
-    // weights) unless some round beats it there.
-    let base_ret = mean_ci(evaluate(sim, &mut behaviour, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret)).0;
+    // weights) if none is.
+    let base_rets: Vec<f64> = evaluate(sim, &mut behaviour, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect();
+    let base_ret = mean_ci(base_rets.iter().copied()).0;
     let baseline_actor = shrunk(&actor, 0.0, baseline);
     let mut best: (f64, Mlp, Option<usize>, f32) = (base_ret, baseline_actor, None, 0.0);
     metrics.push(serde_json::json!({"algo": algo, "charts/baseline_return": base_ret}));
@@ -570,26 +579,29 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         }
         current = export(&actor, serde_json::Value::Null)?.0;
         use_static = false;
-        let eval = evaluate(sim, &mut current, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?;
-        let (ret, ci) = mean_ci(eval.iter().map(|s| s.ret));
+        let rets: Vec<f64> = evaluate(sim, &mut current, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect();
+        let (ret, ci) = mean_ci(rets.iter().copied());
         returns.push((ret, ci));
-        if ret > best.0 {
+        let (lift, lift_ci) = paired_lift(&base_rets, &rets);
+        if lift - lift_ci > 0.0 && ret > best.0 {
             best = (ret, actor.clone(), Some(round), 1.0);
         }
-        metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/return": ret, "charts/return_ci95": ci}));
-        progress(&format!("{algo} round {round}: return {ret:.3} ± {ci:.3}"));
+        metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/return": ret, "charts/return_ci95": ci, "charts/lift_over_baseline": lift, "charts/lift_ci95": lift_ci}));
+        progress(&format!("{algo} round {round}: return {ret:.3} ± {ci:.3}, {lift:+.3} ± {lift_ci:.3} over the baseline"));
         // The gate also tries the round's policy moved only part of the way
         // from the baseline, for a critic that has the direction right but
         // not the distance.
         for &alpha in cfg.gate_shrink.iter().filter(|&&a| a > 0.0 && a < 1.0) {
             let net = shrunk(&actor, alpha, baseline);
             let mut r = export(&net, serde_json::Value::Null)?.0;
-            let ret = mean_ci(evaluate(sim, &mut r, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret)).0;
-            if ret > best.0 {
+            let rets: Vec<f64> = evaluate(sim, &mut r, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect();
+            let ret = mean_ci(rets.iter().copied()).0;
+            let (lift, lift_ci) = paired_lift(&base_rets, &rets);
+            if lift - lift_ci > 0.0 && ret > best.0 {
                 best = (ret, net, Some(round), alpha);
             }
-            metrics.push(serde_json::json!({"algo": algo, "round": round, "shrink": alpha, "charts/shrunk_return": ret}));
-            progress(&format!("{algo} round {round} shrunk to {alpha}: return {ret:.3}"));
+            metrics.push(serde_json::json!({"algo": algo, "round": round, "shrink": alpha, "charts/shrunk_return": ret, "charts/shrunk_lift_over_baseline": lift}));
+            progress(&format!("{algo} round {round} shrunk to {alpha}: return {ret:.3}, {lift:+.3} ± {lift_ci:.3} over the baseline"));
         }
     }
     let rate = pair_updates as f64 / train_secs.max(1e-9);
@@ -600,7 +612,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     progress(&match best_round {
         Some(r) if kept_shrink < 1.0 => format!("{algo}: keeping round {r} shrunk to {kept_shrink}"),
         Some(r) => format!("{algo}: keeping round {r}"),
-        None => format!("{algo}: no round beat the baseline ({base_ret:.3}); keeping the baseline"),
+        None => format!("{algo}: no round beat the baseline ({base_ret:.3}) by more than its paired 95% CI; keeping the baseline"),
     });
     let summary = serde_json::json!({"algo": algo, "round_returns": returns, "kept_round": best_round, "kept_shrink": kept_shrink, "pair_updates_per_s": rate});
     let (ranker, bytes) = export(&best_actor, summary)?;
@@ -674,11 +686,12 @@ mod tests {
     /// 300 sessions and 300 updates from a neutral start (every action at
     /// the middle of its range) are enough for EnhancedRL to rank better than
     /// that start, measured on 2,000 fresh sessions with shared random streams.
+    /// The 400 evaluation sessions let the rollout gate see the gain.
     #[test]
     fn a_few_hundred_updates_beat_the_starting_policy() {
         let sim = sim();
         let start = [0.0f32; A];
-        let cfg = TrainConfig { rounds: 1, sessions_per_round: 300, updates_per_round: 300, critic_warmup: 100, batch: 32, actor_hidden: vec![32], critic_hidden: vec![32], ensemble: 4, eval_sessions: 50, ..Default::default() };
+        let cfg = TrainConfig { rounds: 1, sessions_per_round: 300, updates_per_round: 300, critic_warmup: 100, batch: 32, actor_hidden: vec![32], critic_hidden: vec![32], ensemble: 4, eval_sessions: 400, ..Default::default() };
         let mut learned = train_rl(&sim, PolicyKind::Enhanced, &start, &cfg, &mut Vec::new(), &|_| {}).unwrap().ranker;
         let mut before = static_ranker(&sim, &start, &cfg, serde_json::Value::Null).unwrap();
         let ret = |p: &mut Ranker| mean_ci(evaluate(&sim, p, 2000, 77).unwrap().iter().map(|s| s.ret));
@@ -767,6 +780,19 @@ mod tests {
             let want = (0.5 * f.atanh() + 0.5 * baseline[k].atanh()).tanh();
             assert!((h - want).abs() < 1e-4, "{h} vs {want}");
         }
+    }
+
+    #[test]
+    fn the_gate_needs_a_paired_lift_clear_of_zero() {
+        let base: Vec<f64> = (0..400).map(|i| (i % 17) as f64 * 0.3).collect();
+        // A small mean gain under large per-session noise: the CI straddles zero.
+        let noisy: Vec<f64> = base.iter().enumerate().map(|(i, b)| b + 0.01 + if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let (lift, ci) = paired_lift(&base, &noisy);
+        assert!((lift - 0.01).abs() < 1e-9 && lift - ci < 0.0, "{lift} ± {ci}");
+        // The same small gain on every session: clear of zero despite the spread between sessions.
+        let steady: Vec<f64> = base.iter().map(|b| b + 0.01).collect();
+        let (lift, ci) = paired_lift(&base, &steady);
+        assert!(lift - ci > 0.0, "{lift} ± {ci}");
     }
 
     #[test]
