@@ -377,7 +377,8 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     // among those whose paired lift over the baseline is clearly positive,
     // and the baseline itself (every item at the baseline action: zero output
     // weights) if none is.
-    let base_rets: Vec<f64> = evaluate(sim, &mut behaviour, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect();
+    let session_returns = |r: &mut Ranker| -> Result<Vec<f64>, String> { Ok(evaluate(sim, r, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect()) };
+    let base_rets = session_returns(&mut behaviour)?;
     let base_ret = mean_ci(base_rets.iter().copied()).0;
     let baseline_actor = shrunk(&actor, 0.0, baseline);
     let mut best: (f64, Mlp, Option<usize>, f32) = (base_ret, baseline_actor, None, 0.0);
@@ -579,7 +580,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         }
         current = export(&actor, serde_json::Value::Null)?.0;
         use_static = false;
-        let rets: Vec<f64> = evaluate(sim, &mut current, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect();
+        let rets = session_returns(&mut current)?;
         let (ret, ci) = mean_ci(rets.iter().copied());
         returns.push((ret, ci));
         let (lift, lift_ci) = paired_lift(&base_rets, &rets);
@@ -593,8 +594,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         // not the distance.
         for &alpha in cfg.gate_shrink.iter().filter(|&&a| a > 0.0 && a < 1.0) {
             let net = shrunk(&actor, alpha, baseline);
-            let mut r = export(&net, serde_json::Value::Null)?.0;
-            let rets: Vec<f64> = evaluate(sim, &mut r, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect();
+            let rets = session_returns(&mut export(&net, serde_json::Value::Null)?.0)?;
             let ret = mean_ci(rets.iter().copied()).0;
             let (lift, lift_ci) = paired_lift(&base_rets, &rets);
             if lift - lift_ci > 0.0 && ret > best.0 {
