@@ -64,6 +64,10 @@ pub struct TrainConfig {
     /// only its place in the list; whether it is shown at all is what the
     /// unshown pairs let the critics see. 0 trains on shown pairs only.
     pub critic_unshown: usize,
+    /// Independent trainings, each from its own initialisation and batch
+    /// stream (the data seeds are shared), among whose rounds the rollout
+    /// gate chooses. Which stream a run gets decides more than its data does.
+    pub restarts: usize,
     /// Fractions in (0, 1) of the way from the baseline to each round's
     /// policy that the rollout gate also evaluates (the full round and the
     /// baseline are always candidates). Empty: the round as trained only.
@@ -106,6 +110,7 @@ impl Default for TrainConfig {
             list_centred_actor: true,
             critic_unshown: 0,
             gate_shrink: vec![],
+            restarts: 1,
             group_weights: [1.0, 1.0],
             es_iterations: 10,
             es_population: 16,

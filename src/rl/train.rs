@@ -334,7 +334,6 @@ pub struct Trained {
 /// progressive rounds of collect-then-train from the static baseline.
 pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &TrainConfig, metrics: &mut Metrics, progress: &dyn Fn(&str)) -> Result<Trained, String> {
     let algo = if kind == PolicyKind::Enhanced { "enhanced" } else { "user" };
-    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0xE5);
     let mut behaviour = static_ranker(sim, baseline, cfg, serde_json::Value::Null)?;
     // Normalisation of score inputs, from round 0's data.
     let mut first = Vec::new();
@@ -350,28 +349,14 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     let in_dim = schema.input_width();
     let shared = if kind == PolicyKind::Enhanced { schema.shared_width() } else { 0 };
 
-    let mut actor = Mlp::new(&[vec![in_dim], cfg.actor_hidden.clone(), vec![A]].concat(), Head::Tanh, &mut rng);
-    // Start the actor at the baseline: its output bias is atanh(baseline).
-    for (b, a) in actor.b.last_mut().expect("actor has layers").iter_mut().zip(baseline) {
-        *b = a.clamp(-0.995, 0.995).atanh();
-    }
-    let mut actor_t = actor.clone();
-    let mut actor_opt = Adam::new(&actor, cfg.actor_lr, cfg.clip);
-    let critic_widths = [vec![in_dim + A], cfg.critic_hidden.clone(), vec![1]].concat();
-    let mut critics: Vec<Vec<Mlp>> = (0..2).map(|_| (0..cfg.ensemble).map(|_| Mlp::new(&critic_widths, Head::Linear, &mut rng)).collect()).collect();
-    let mut critics_t = critics.clone();
-    let mut critic_opt: Vec<Vec<Adam>> = critics.iter().map(|g| g.iter().map(|c| Adam::new(c, cfg.critic_lr, cfg.clip)).collect()).collect();
-
+    let mut returns = Vec::new();
+    let (mut pair_updates, mut train_secs) = (0usize, 0f64);
     let export = |actor: &Mlp, summary: serde_json::Value| -> Result<(Ranker, Vec<u8>), String> {
         let m = meta(sim, kind, &stats, cfg.actor_hidden.clone(), baseline.to_vec(), cfg, summary);
         let w = PolicyWeights::Actor(actor.to_actor(shared));
         let bytes = Blob::to_bytes(&m, &w).map_err(|e| e.to_string())?;
         Ok((Ranker::from_bytes(&bytes).map_err(|e| e.to_string())?, bytes))
     };
-    let mut returns = Vec::new();
-    let (mut pair_updates, mut train_secs) = (0usize, 0f64);
-    let mut current = export(&actor, serde_json::Value::Null)?.0;
-    let mut use_static = true;
     // Like a production rollout gated by an A/B test, the run keeps the round
     // whose policy evaluated best on the trainer's own evaluation sessions,
     // among those whose paired lift over the baseline is clearly positive,
@@ -380,241 +365,266 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     let session_returns = |r: &mut Ranker| -> Result<Vec<f64>, String> { Ok(evaluate(sim, r, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect()) };
     let base_rets = session_returns(&mut behaviour)?;
     let base_ret = mean_ci(base_rets.iter().copied()).0;
-    let baseline_actor = shrunk(&actor, 0.0, baseline);
-    let mut best: (f64, Mlp, Option<usize>, f32) = (base_ret, baseline_actor, None, 0.0);
+    let mut best: Option<(f64, Mlp, Option<(usize, usize)>, f32)> = None;
     metrics.push(serde_json::json!({"algo": algo, "charts/baseline_return": base_ret}));
     progress(&format!("{algo} baseline: return {base_ret:.3}"));
-    for round in 0..cfg.rounds {
-        // Collect with the last policy plus exploration noise.
-        let mut log = Vec::new();
-        {
-            let policy = if use_static { &mut behaviour } else { &mut current };
-            let mut explore = Explore::new(policy, cfg.explore, cfg.seed + 31 * round as u64);
-            explore.per_item = cfg.explore_per_item && kind == PolicyKind::Enhanced;
-            for s in 0..cfg.sessions_per_round {
-                run_session(sim, &mut explore, s % sim.n_users(), cfg.seed + 1 + round as u64, (s / sim.n_users()) as u64, Some(&mut log)).map_err(|e| e.to_string())?;
-            }
+    // Each restart trains from its own initialisation and batch stream on
+    // its own rounds; the gate chooses among all of them.
+    for restart in 0..cfg.restarts.max(1) {
+        let mut rng = StdRng::seed_from_u64((cfg.seed + 1000 * restart as u64) ^ 0xE5);
+        let tag = if cfg.restarts > 1 { format!(" restart {restart}") } else { String::new() };
+        let mut actor = Mlp::new(&[vec![in_dim], cfg.actor_hidden.clone(), vec![A]].concat(), Head::Tanh, &mut rng);
+        // Start the actor at the baseline: its output bias is atanh(baseline).
+        for (b, a) in actor.b.last_mut().expect("actor has layers").iter_mut().zip(baseline) {
+            *b = a.clamp(-0.995, 0.995).atanh();
         }
-        let centre_net = if use_static { None } else { Some(actor.clone()) };
-        let samples: Vec<Sample> = log
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let states = pair_states(sim, &schema, t);
-                let actions: Vec<Vec<f32>> = if kind == PolicyKind::Enhanced { t.actions.chunks_exact(A).map(|a| a.to_vec()).collect() } else { vec![t.actions[..A].to_vec()] };
-                let (shown, unshown) = if kind == PolicyKind::Enhanced {
-                    let shown: Vec<usize> = t.shown.iter().map(|&p| p as usize).collect();
-                    let unshown = (0..states.len()).filter(|p| !shown.contains(p)).collect();
-                    (shown, unshown)
-                } else {
-                    (vec![0], vec![])
-                };
-                let centers = match &centre_net {
-                    None => vec![baseline.to_vec(); states.len()],
-                    Some(net) => net.predict(&rows(&states.iter().collect::<Vec<_>>())).rows().into_iter().map(|r| r.to_vec()).collect(),
-                };
-                let mut rewards = [0.0f32; 2];
-                for r in &t.responses {
-                    let g = group_rewards(r, sim);
-                    rewards[0] += g[0];
-                    rewards[1] += g[1];
-                }
-                Sample { states, actions, centers, shown, unshown, rewards, next: (!t.done).then_some(i + 1) }
-            })
-            .collect();
-        progress(&format!("{algo} round {round}: {} transitions collected", samples.len()));
+        let mut actor_t = actor.clone();
+        let mut actor_opt = Adam::new(&actor, cfg.actor_lr, cfg.clip);
+        let critic_widths = [vec![in_dim + A], cfg.critic_hidden.clone(), vec![1]].concat();
+        let mut critics: Vec<Vec<Mlp>> = (0..2).map(|_| (0..cfg.ensemble).map(|_| Mlp::new(&critic_widths, Head::Linear, &mut rng)).collect()).collect();
+        let mut critics_t = critics.clone();
+        let mut critic_opt: Vec<Vec<Adam>> = critics.iter().map(|g| g.iter().map(|c| Adam::new(c, cfg.critic_lr, cfg.clip)).collect()).collect();
 
-        let t0 = std::time::Instant::now();
-        for update in 0..cfg.updates_per_round {
-            let batch: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..samples.len())).collect();
-            // Current pairs, grouped by transition, with their weights in the list's sum.
-            let (mut owner, mut weight) = (Vec::new(), Vec::new());
-            let (mut st, mut ac, mut ce) = (Vec::new(), Vec::new(), Vec::new());
-            for (bi, &i) in batch.iter().enumerate() {
-                for (p, w) in samples[i].pairs(cfg.critic_unshown, &mut rng) {
-                    owner.push(bi);
-                    weight.push(w);
-                    st.push(&samples[i].states[p]);
-                    ac.push(&samples[i].actions[p]);
-                    ce.push(&samples[i].centers[p]);
+        let mut current = export(&actor, serde_json::Value::Null)?.0;
+        let mut use_static = true;
+        let best = best.get_or_insert_with(|| (base_ret, shrunk(&actor, 0.0, baseline), None, 0.0));
+        for round in 0..cfg.rounds {
+            // Collect with the last policy plus exploration noise.
+            let mut log = Vec::new();
+            {
+                let policy = if use_static { &mut behaviour } else { &mut current };
+                let mut explore = Explore::new(policy, cfg.explore, cfg.seed + 31 * round as u64);
+                explore.per_item = cfg.explore_per_item && kind == PolicyKind::Enhanced;
+                for s in 0..cfg.sessions_per_round {
+                    run_session(sim, &mut explore, s % sim.n_users(), cfg.seed + 1 + round as u64, (s / sim.n_users()) as u64, Some(&mut log)).map_err(|e| e.to_string())?;
                 }
             }
-            let (s_cur, a_cur, c_cur) = (rows(&st), rows(&ac), rows(&ce));
-            // Next pairs under the target actor, weighted by φ.
-            let (mut nst, mut nce, mut nowner, mut nweight) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (bi, &i) in batch.iter().enumerate() {
-                if let Some(n) = samples[i].next {
-                    for (p, w) in samples[n].pairs(cfg.critic_unshown, &mut rng) {
-                        nowner.push(bi);
-                        nweight.push(w);
-                        nst.push(&samples[n].states[p]);
-                        nce.push(&samples[n].centers[p]);
+            let centre_net = if use_static { None } else { Some(actor.clone()) };
+            let samples: Vec<Sample> = log
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let states = pair_states(sim, &schema, t);
+                    let actions: Vec<Vec<f32>> = if kind == PolicyKind::Enhanced { t.actions.chunks_exact(A).map(|a| a.to_vec()).collect() } else { vec![t.actions[..A].to_vec()] };
+                    let (shown, unshown) = if kind == PolicyKind::Enhanced {
+                        let shown: Vec<usize> = t.shown.iter().map(|&p| p as usize).collect();
+                        let unshown = (0..states.len()).filter(|p| !shown.contains(p)).collect();
+                        (shown, unshown)
+                    } else {
+                        (vec![0], vec![])
+                    };
+                    let centers = match &centre_net {
+                        None => vec![baseline.to_vec(); states.len()],
+                        Some(net) => net.predict(&rows(&states.iter().collect::<Vec<_>>())).rows().into_iter().map(|r| r.to_vec()).collect(),
+                    };
+                    let mut rewards = [0.0f32; 2];
+                    for r in &t.responses {
+                        let g = group_rewards(r, sim);
+                        rewards[0] += g[0];
+                        rewards[1] += g[1];
+                    }
+                    Sample { states, actions, centers, shown, unshown, rewards, next: (!t.done).then_some(i + 1) }
+                })
+                .collect();
+            progress(&format!("{algo}{tag} round {round}: {} transitions collected", samples.len()));
+
+            let t0 = std::time::Instant::now();
+            for update in 0..cfg.updates_per_round {
+                let batch: Vec<usize> = (0..cfg.batch).map(|_| rng.random_range(0..samples.len())).collect();
+                // Current pairs, grouped by transition, with their weights in the list's sum.
+                let (mut owner, mut weight) = (Vec::new(), Vec::new());
+                let (mut st, mut ac, mut ce) = (Vec::new(), Vec::new(), Vec::new());
+                for (bi, &i) in batch.iter().enumerate() {
+                    for (p, w) in samples[i].pairs(cfg.critic_unshown, &mut rng) {
+                        owner.push(bi);
+                        weight.push(w);
+                        st.push(&samples[i].states[p]);
+                        ac.push(&samples[i].actions[p]);
+                        ce.push(&samples[i].centers[p]);
                     }
                 }
-            }
-            let mut next_value = vec![vec![vec![0.0f32; batch.len()]; cfg.ensemble]; 2];
-            if !nst.is_empty() {
-                let s_next = rows(&nst);
-                let a_next = actor_t.predict(&s_next);
-                let c_next = rows(&nce);
-                let phi: Vec<f32> = (0..a_next.nrows())
-                    .map(|r| {
-                        let d: f32 = (0..A).map(|k| excess(a_next[[r, k]], c_next[[r, k]], cfg.explore).powi(2)).sum::<f32>().sqrt();
-                        (-cfg.kappa * d).exp()
-                    })
-                    .collect();
-                let x_next = concat(&s_next, &a_next);
-                for g in 0..2 {
-                    for m in 0..cfg.ensemble {
-                        let q = critics_t[g][m].predict(&x_next);
-                        for (r, &bi) in nowner.iter().enumerate() {
-                            next_value[g][m][bi] += nweight[r] * phi[r] * q[[r, 0]];
+                let (s_cur, a_cur, c_cur) = (rows(&st), rows(&ac), rows(&ce));
+                // Next pairs under the target actor, weighted by φ.
+                let (mut nst, mut nce, mut nowner, mut nweight) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for (bi, &i) in batch.iter().enumerate() {
+                    if let Some(n) = samples[i].next {
+                        for (p, w) in samples[n].pairs(cfg.critic_unshown, &mut rng) {
+                            nowner.push(bi);
+                            nweight.push(w);
+                            nst.push(&samples[n].states[p]);
+                            nce.push(&samples[n].centers[p]);
                         }
                     }
                 }
-            }
-            // Critic step: Σ_j Q(s_tj, a_tj) ← Σ_j r_tj + γ(1 − done) Σ_j' φ Q'(s', μ'(s')).
-            let x_cur = concat(&s_cur, &a_cur);
-            let mut critic_loss = 0.0f32;
-            for g in 0..2 {
-                for m in 0..cfg.ensemble {
-                    let tape = critics[g][m].forward(&x_cur);
-                    let q = Mlp::out(&tape);
-                    let mut pred = vec![0.0f32; batch.len()];
-                    for (r, &bi) in owner.iter().enumerate() {
-                        pred[bi] += weight[r] * q[[r, 0]];
-                    }
-                    let err: Vec<f32> = batch
-                        .iter()
-                        .enumerate()
-                        .map(|(bi, &i)| {
-                            let done = samples[i].next.is_none();
-                            let target = samples[i].rewards[g] + if done { 0.0 } else { cfg.gamma * next_value[g][m][bi] };
-                            pred[bi] - target
+                let mut next_value = vec![vec![vec![0.0f32; batch.len()]; cfg.ensemble]; 2];
+                if !nst.is_empty() {
+                    let s_next = rows(&nst);
+                    let a_next = actor_t.predict(&s_next);
+                    let c_next = rows(&nce);
+                    let phi: Vec<f32> = (0..a_next.nrows())
+                        .map(|r| {
+                            let d: f32 = (0..A).map(|k| excess(a_next[[r, k]], c_next[[r, k]], cfg.explore).powi(2)).sum::<f32>().sqrt();
+                            (-cfg.kappa * d).exp()
                         })
                         .collect();
-                    critic_loss += err.iter().map(|e| e * e).sum::<f32>() / batch.len() as f32;
-                    let grad = Array2::from_shape_fn((owner.len(), 1), |(r, _)| 2.0 * weight[r] * err[owner[r]] / batch.len() as f32);
-                    let (grads, _) = critics[g][m].backward(&tape, &grad);
-                    critic_opt[g][m].step(&mut critics[g][m], &grads);
+                    let x_next = concat(&s_next, &a_next);
+                    for g in 0..2 {
+                        for m in 0..cfg.ensemble {
+                            let q = critics_t[g][m].predict(&x_next);
+                            for (r, &bi) in nowner.iter().enumerate() {
+                                next_value[g][m][bi] += nweight[r] * phi[r] * q[[r, 0]];
+                            }
+                        }
+                    }
                 }
-            }
-            pair_updates += owner.len();
-            if round == 0 && update < cfg.critic_warmup {
+                // Critic step: Σ_j Q(s_tj, a_tj) ← Σ_j r_tj + γ(1 − done) Σ_j' φ Q'(s', μ'(s')).
+                let x_cur = concat(&s_cur, &a_cur);
+                let mut critic_loss = 0.0f32;
                 for g in 0..2 {
                     for m in 0..cfg.ensemble {
-                        critics_t[g][m].soft_update(&critics[g][m], cfg.tau);
-                    }
-                }
-                continue;
-            }
-            // Actor step: maximise Σ_g w_g (mean_m Q − λ std_m Q) − η d(μ(s)).
-            let atape = actor.forward(&s_cur);
-            let a_new = Mlp::out(&atape).clone();
-            let x_new = concat(&s_cur, &a_new);
-            let p = owner.len();
-            let mut grad_a = Array2::<f32>::zeros((p, A));
-            let mut objective = 0.0f32;
-            for g in 0..2 {
-                let tapes: Vec<_> = critics[g].iter().map(|c| c.forward(&x_new)).collect();
-                let qs: Vec<Array2<f32>> = tapes.iter().map(|t| Mlp::out(t).clone()).collect();
-                let mm = cfg.ensemble as f32;
-                for m in 0..cfg.ensemble {
-                    let dq = Array2::from_shape_fn((p, 1), |(r, _)| {
-                        let mean = qs.iter().map(|q| q[[r, 0]]).sum::<f32>() / mm;
-                        let std = (qs.iter().map(|q| (q[[r, 0]] - mean).powi(2)).sum::<f32>() / mm).sqrt();
-                        let dstd = if std > 1e-6 { (qs[m][[r, 0]] - mean) / (mm * std) } else { 0.0 };
-                        if m == 0 {
-                            objective += cfg.group_weights[g] * (mean - cfg.lambda * std) / p as f32;
+                        let tape = critics[g][m].forward(&x_cur);
+                        let q = Mlp::out(&tape);
+                        let mut pred = vec![0.0f32; batch.len()];
+                        for (r, &bi) in owner.iter().enumerate() {
+                            pred[bi] += weight[r] * q[[r, 0]];
                         }
-                        -cfg.group_weights[g] * (1.0 / mm - cfg.lambda * dstd) / p as f32
-                    });
-                    let (_, gx) = critics[g][m].backward(&tapes[m], &dq);
-                    grad_a += &gx.slice(s![.., in_dim..]);
-                }
-            }
-            if cfg.list_centred_actor && kind == PolicyKind::Enhanced {
-                centre_per_list(&mut grad_a, &owner, &weight, batch.len());
-            }
-            let mut penalty = 0.0f32;
-            for r in 0..p {
-                for k in 0..A {
-                    let d = a_new[[r, k]] - c_cur[[r, k]];
-                    let e = excess(a_new[[r, k]], c_cur[[r, k]], cfg.explore);
-                    if e > 0.0 {
-                        penalty += cfg.eta * ((cfg.kappa * e).exp() - 1.0) / p as f32;
-                        grad_a[[r, k]] += cfg.eta * cfg.kappa * (cfg.kappa * e).exp() * d.signum() / p as f32;
+                        let err: Vec<f32> = batch
+                            .iter()
+                            .enumerate()
+                            .map(|(bi, &i)| {
+                                let done = samples[i].next.is_none();
+                                let target = samples[i].rewards[g] + if done { 0.0 } else { cfg.gamma * next_value[g][m][bi] };
+                                pred[bi] - target
+                            })
+                            .collect();
+                        critic_loss += err.iter().map(|e| e * e).sum::<f32>() / batch.len() as f32;
+                        let grad = Array2::from_shape_fn((owner.len(), 1), |(r, _)| 2.0 * weight[r] * err[owner[r]] / batch.len() as f32);
+                        let (grads, _) = critics[g][m].backward(&tape, &grad);
+                        critic_opt[g][m].step(&mut critics[g][m], &grads);
                     }
                 }
-            }
-            let (agrads, _) = actor.backward(&atape, &grad_a);
-            actor_opt.step(&mut actor, &agrads);
-            actor_t.soft_update(&actor, cfg.tau);
-            for g in 0..2 {
-                for m in 0..cfg.ensemble {
-                    let (c, ct) = (&critics[g][m], &mut critics_t[g][m]);
-                    ct.soft_update(c, cfg.tau);
+                pair_updates += owner.len();
+                if round == 0 && update < cfg.critic_warmup {
+                    for g in 0..2 {
+                        for m in 0..cfg.ensemble {
+                            critics_t[g][m].soft_update(&critics[g][m], cfg.tau);
+                        }
+                    }
+                    continue;
                 }
-            }
-            if update % 50 == 0 || update + 1 == cfg.updates_per_round {
-                metrics.push(serde_json::json!({"algo": algo, "round": round, "update": update, "losses/critic": critic_loss / (2 * cfg.ensemble) as f32, "losses/actor_objective": objective, "losses/box_penalty": penalty}));
-            }
-        }
-        train_secs += t0.elapsed().as_secs_f64();
-        // The critics' mean action gradient at the baseline action over this
-        // round's pairs, to set beside `mtfuse probe`'s finite differences.
-        {
-            let st: Vec<&Vec<f32>> = samples.iter().take(2000).flat_map(|x| x.shown.iter().map(|&p| &x.states[p])).collect();
-            let x = concat(&rows(&st), &Array2::from_shape_fn((st.len(), A), |(_, k)| baseline[k]));
-            let mut dq = vec![0f32; A];
-            for (g, group) in critics.iter().enumerate() {
-                let weight = Array2::from_elem((x.nrows(), 1), cfg.group_weights[g] / (x.nrows() * cfg.ensemble) as f32);
-                for critic in group {
-                    let (_, gx) = critic.backward(&critic.forward(&x), &weight);
-                    for (k, d) in dq.iter_mut().enumerate() {
-                        *d += gx.column(in_dim + k).sum();
+                // Actor step: maximise Σ_g w_g (mean_m Q − λ std_m Q) − η d(μ(s)).
+                let atape = actor.forward(&s_cur);
+                let a_new = Mlp::out(&atape).clone();
+                let x_new = concat(&s_cur, &a_new);
+                let p = owner.len();
+                let mut grad_a = Array2::<f32>::zeros((p, A));
+                let mut objective = 0.0f32;
+                for g in 0..2 {
+                    let tapes: Vec<_> = critics[g].iter().map(|c| c.forward(&x_new)).collect();
+                    let qs: Vec<Array2<f32>> = tapes.iter().map(|t| Mlp::out(t).clone()).collect();
+                    let mm = cfg.ensemble as f32;
+                    for m in 0..cfg.ensemble {
+                        let dq = Array2::from_shape_fn((p, 1), |(r, _)| {
+                            let mean = qs.iter().map(|q| q[[r, 0]]).sum::<f32>() / mm;
+                            let std = (qs.iter().map(|q| (q[[r, 0]] - mean).powi(2)).sum::<f32>() / mm).sqrt();
+                            let dstd = if std > 1e-6 { (qs[m][[r, 0]] - mean) / (mm * std) } else { 0.0 };
+                            if m == 0 {
+                                objective += cfg.group_weights[g] * (mean - cfg.lambda * std) / p as f32;
+                            }
+                            -cfg.group_weights[g] * (1.0 / mm - cfg.lambda * dstd) / p as f32
+                        });
+                        let (_, gx) = critics[g][m].backward(&tapes[m], &dq);
+                        grad_a += &gx.slice(s![.., in_dim..]);
                     }
                 }
+                if cfg.list_centred_actor && kind == PolicyKind::Enhanced {
+                    centre_per_list(&mut grad_a, &owner, &weight, batch.len());
+                }
+                let mut penalty = 0.0f32;
+                for r in 0..p {
+                    for k in 0..A {
+                        let d = a_new[[r, k]] - c_cur[[r, k]];
+                        let e = excess(a_new[[r, k]], c_cur[[r, k]], cfg.explore);
+                        if e > 0.0 {
+                            penalty += cfg.eta * ((cfg.kappa * e).exp() - 1.0) / p as f32;
+                            grad_a[[r, k]] += cfg.eta * cfg.kappa * (cfg.kappa * e).exp() * d.signum() / p as f32;
+                        }
+                    }
+                }
+                let (agrads, _) = actor.backward(&atape, &grad_a);
+                actor_opt.step(&mut actor, &agrads);
+                actor_t.soft_update(&actor, cfg.tau);
+                for g in 0..2 {
+                    for m in 0..cfg.ensemble {
+                        let (c, ct) = (&critics[g][m], &mut critics_t[g][m]);
+                        ct.soft_update(c, cfg.tau);
+                    }
+                }
+                if update % 50 == 0 || update + 1 == cfg.updates_per_round {
+                    metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "update": update, "losses/critic": critic_loss / (2 * cfg.ensemble) as f32, "losses/actor_objective": objective, "losses/box_penalty": penalty}));
+                }
             }
-            metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/critic_dq_da_at_baseline": dq}));
-        }
-        current = export(&actor, serde_json::Value::Null)?.0;
-        use_static = false;
-        let rets = session_returns(&mut current)?;
-        let (ret, ci) = mean_ci(rets.iter().copied());
-        returns.push((ret, ci));
-        let (lift, lift_ci) = paired_lift(&base_rets, &rets);
-        if lift - lift_ci > 0.0 && ret > best.0 {
-            best = (ret, actor.clone(), Some(round), 1.0);
-        }
-        metrics.push(serde_json::json!({"algo": algo, "round": round, "charts/return": ret, "charts/return_ci95": ci, "charts/lift_over_baseline": lift, "charts/lift_ci95": lift_ci}));
-        progress(&format!("{algo} round {round}: return {ret:.3} ± {ci:.3}, {lift:+.3} ± {lift_ci:.3} over the baseline"));
-        // The gate also tries the round's policy moved only part of the way
-        // from the baseline, for a critic that has the direction right but
-        // not the distance.
-        for &alpha in cfg.gate_shrink.iter().filter(|&&a| a > 0.0 && a < 1.0) {
-            let net = shrunk(&actor, alpha, baseline);
-            let rets = session_returns(&mut export(&net, serde_json::Value::Null)?.0)?;
-            let ret = mean_ci(rets.iter().copied()).0;
+            train_secs += t0.elapsed().as_secs_f64();
+            // The critics' mean action gradient at the baseline action over this
+            // round's pairs, to set beside `mtfuse probe`'s finite differences.
+            {
+                let st: Vec<&Vec<f32>> = samples.iter().take(2000).flat_map(|x| x.shown.iter().map(|&p| &x.states[p])).collect();
+                let x = concat(&rows(&st), &Array2::from_shape_fn((st.len(), A), |(_, k)| baseline[k]));
+                let mut dq = vec![0f32; A];
+                for (g, group) in critics.iter().enumerate() {
+                    let weight = Array2::from_elem((x.nrows(), 1), cfg.group_weights[g] / (x.nrows() * cfg.ensemble) as f32);
+                    for critic in group {
+                        let (_, gx) = critic.backward(&critic.forward(&x), &weight);
+                        for (k, d) in dq.iter_mut().enumerate() {
+                            *d += gx.column(in_dim + k).sum();
+                        }
+                    }
+                }
+                metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "charts/critic_dq_da_at_baseline": dq}));
+            }
+            current = export(&actor, serde_json::Value::Null)?.0;
+            use_static = false;
+            let rets = session_returns(&mut current)?;
+            let (ret, ci) = mean_ci(rets.iter().copied());
+            returns.push((ret, ci));
             let (lift, lift_ci) = paired_lift(&base_rets, &rets);
             if lift - lift_ci > 0.0 && ret > best.0 {
-                best = (ret, net, Some(round), alpha);
+                *best = (ret, actor.clone(), Some((restart, round)), 1.0);
             }
-            metrics.push(serde_json::json!({"algo": algo, "round": round, "shrink": alpha, "charts/shrunk_return": ret, "charts/shrunk_lift_over_baseline": lift}));
-            progress(&format!("{algo} round {round} shrunk to {alpha}: return {ret:.3}, {lift:+.3} ± {lift_ci:.3} over the baseline"));
+            metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "charts/return": ret, "charts/return_ci95": ci, "charts/lift_over_baseline": lift, "charts/lift_ci95": lift_ci}));
+            progress(&format!("{algo}{tag} round {round}: return {ret:.3} ± {ci:.3}, {lift:+.3} ± {lift_ci:.3} over the baseline"));
+            // The gate also tries the round's policy moved only part of the way
+            // from the baseline, for a critic that has the direction right but
+            // not the distance.
+            for &alpha in cfg.gate_shrink.iter().filter(|&&a| a > 0.0 && a < 1.0) {
+                let net = shrunk(&actor, alpha, baseline);
+                let rets = session_returns(&mut export(&net, serde_json::Value::Null)?.0)?;
+                let ret = mean_ci(rets.iter().copied()).0;
+                let (lift, lift_ci) = paired_lift(&base_rets, &rets);
+                if lift - lift_ci > 0.0 && ret > best.0 {
+                    *best = (ret, net, Some((restart, round)), alpha);
+                }
+                metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "shrink": alpha, "charts/shrunk_return": ret, "charts/shrunk_lift_over_baseline": lift}));
+                progress(&format!("{algo}{tag} round {round} shrunk to {alpha}: return {ret:.3}, {lift:+.3} ± {lift_ci:.3} over the baseline"));
+            }
         }
     }
     let rate = pair_updates as f64 / train_secs.max(1e-9);
     if cfg.rounds == 0 {
         return Err("no training rounds: set rounds ≥ 1".into());
     }
-    let (_, best_actor, best_round, kept_shrink) = best;
+    let (_, best_actor, kept, kept_shrink) = best.ok_or("no training rounds: set rounds ≥ 1")?;
+    let best_round = kept.map(|(_, r)| r);
+    let tag = match kept {
+        Some((r, _)) if cfg.restarts > 1 => format!(" of restart {r}"),
+        _ => String::new(),
+    };
     progress(&match best_round {
-        Some(r) if kept_shrink < 1.0 => format!("{algo}: keeping round {r} shrunk to {kept_shrink}"),
-        Some(r) => format!("{algo}: keeping round {r}"),
+        Some(r) if kept_shrink < 1.0 => format!("{algo}: keeping round {r}{tag} shrunk to {kept_shrink}"),
+        Some(r) => format!("{algo}: keeping round {r}{tag}"),
         None => format!("{algo}: no round beat the baseline ({base_ret:.3}) by more than its paired 95% CI; keeping the baseline"),
     });
-    let summary = serde_json::json!({"algo": algo, "round_returns": returns, "kept_round": best_round, "kept_shrink": kept_shrink, "pair_updates_per_s": rate});
+    let summary = serde_json::json!({"algo": algo, "round_returns": returns, "kept_round": best_round, "kept_restart": kept.map(|(r, _)| r), "kept_shrink": kept_shrink, "pair_updates_per_s": rate});
     let (ranker, bytes) = export(&best_actor, summary)?;
     Ok(Trained { ranker, bytes, returns, pair_updates_per_s: rate })
 }
@@ -780,6 +790,22 @@ mod tests {
             let want = (0.5 * f.atanh() + 0.5 * baseline[k].atanh()).tanh();
             assert!((h - want).abs() < 1e-4, "{h} vs {want}");
         }
+    }
+
+    /// Restart 0 is the single run; later restarts add rounds from other
+    /// initialisations for the gate to choose among.
+    #[test]
+    fn restarts_extend_the_single_run() {
+        let sim = sim();
+        let one = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &tiny(), &mut Vec::new(), &|_| {}).unwrap();
+        let cfg = TrainConfig { restarts: 2, ..tiny() };
+        let two = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut Vec::new(), &|_| {}).unwrap();
+        assert_eq!(one.returns.len(), cfg.rounds);
+        assert_eq!(two.returns.len(), 2 * cfg.rounds);
+        assert_eq!(two.returns[..cfg.rounds], one.returns[..]);
+        assert_ne!(two.returns[cfg.rounds..], one.returns[..], "restart 1 trained like restart 0");
+        let kept = &two.ranker.blob().meta.summary["kept_restart"];
+        assert!(kept.is_null() || kept.as_u64().is_some_and(|r| r < 2), "{kept}");
     }
 
     #[test]
