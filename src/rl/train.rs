@@ -334,6 +334,15 @@ pub struct Trained {
 /// progressive rounds of collect-then-train from the static baseline.
 pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &TrainConfig, metrics: &mut Metrics, progress: &dyn Fn(&str)) -> Result<Trained, String> {
     let algo = if kind == PolicyKind::Enhanced { "enhanced" } else { "user" };
+    if cfg.rounds == 0 {
+        return Err("no training rounds: set rounds ≥ 1".into());
+    }
+    if cfg.restarts == 0 {
+        return Err("no restarts: set restarts ≥ 1".into());
+    }
+    if let Some(a) = cfg.gate_shrink.iter().find(|&&a| !(a > 0.0 && a < 1.0)) {
+        return Err(format!("gate_shrink: {a} is not a fraction in (0, 1)"));
+    }
     let mut behaviour = static_ranker(sim, baseline, cfg, serde_json::Value::Null)?;
     // Normalisation of score inputs, from round 0's data.
     let mut first = Vec::new();
@@ -370,7 +379,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     progress(&format!("{algo} baseline: return {base_ret:.3}"));
     // Each restart trains from its own initialisation and batch stream on
     // its own rounds; the gate chooses among all of them.
-    for restart in 0..cfg.restarts.max(1) {
+    for restart in 0..cfg.restarts {
         let mut rng = StdRng::seed_from_u64((cfg.seed + 1000 * restart as u64) ^ 0xE5);
         let tag = if cfg.restarts > 1 { format!(" restart {restart}") } else { String::new() };
         let mut actor = Mlp::new(&[vec![in_dim], cfg.actor_hidden.clone(), vec![A]].concat(), Head::Tanh, &mut rng);
@@ -596,7 +605,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
             // The gate also tries the round's policy moved only part of the way
             // from the baseline, for a critic that has the direction right but
             // not the distance.
-            for &alpha in cfg.gate_shrink.iter().filter(|&&a| a > 0.0 && a < 1.0) {
+            for &alpha in &cfg.gate_shrink {
                 let net = shrunk(&actor, alpha, baseline);
                 let rets = session_returns(&mut export(&net, serde_json::Value::Null)?.0)?;
                 let ret = mean_ci(rets.iter().copied()).0;
@@ -610,9 +619,6 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         }
     }
     let rate = pair_updates as f64 / train_secs.max(1e-9);
-    if cfg.rounds == 0 {
-        return Err("no training rounds: set rounds ≥ 1".into());
-    }
     let (_, best_actor, kept, kept_shrink) = best.ok_or("no training rounds: set rounds ≥ 1")?;
     let best_round = kept.map(|(_, r)| r);
     let tag = match kept {
@@ -806,6 +812,20 @@ mod tests {
         assert_ne!(two.returns[cfg.rounds..], one.returns[..], "restart 1 trained like restart 0");
         let kept = &two.ranker.blob().meta.summary["kept_restart"];
         assert!(kept.is_null() || kept.as_u64().is_some_and(|r| r < 2), "{kept}");
+    }
+
+    #[test]
+    fn configs_the_trainer_cannot_run_are_refused_before_training() {
+        let sim = sim();
+        for (cfg, want) in [
+            (TrainConfig { rounds: 0, ..tiny() }, "set rounds ≥ 1"),
+            (TrainConfig { restarts: 0, ..tiny() }, "set restarts ≥ 1"),
+            (TrainConfig { gate_shrink: vec![0.5, 1.5], ..tiny() }, "gate_shrink: 1.5 is not a fraction in (0, 1)"),
+            (TrainConfig { gate_shrink: vec![f32::NAN], ..tiny() }, "gate_shrink: NaN is not a fraction"),
+        ] {
+            let err = train_rl(&sim, PolicyKind::Enhanced, &[0.0; A], &cfg, &mut Vec::new(), &|_| {}).err().expect("refused");
+            assert!(err.contains(want), "{err}");
+        }
     }
 
     #[test]
