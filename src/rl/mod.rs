@@ -110,7 +110,7 @@ impl Default for TrainConfig {
             list_centred_actor: true,
             critic_unshown: 0,
             gate_shrink: vec![],
-            restarts: 1,
+            restarts: 3,
             group_weights: [1.0, 1.0],
             es_iterations: 10,
             es_population: 16,

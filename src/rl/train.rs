@@ -658,6 +658,7 @@ mod tests {
             es_elite: 2,
             es_sessions: 20,
             eval_sessions: 20,
+            restarts: 1,
             ..Default::default()
         }
     }
@@ -707,7 +708,7 @@ mod tests {
     fn a_few_hundred_updates_beat_the_starting_policy() {
         let sim = sim();
         let start = [0.0f32; A];
-        let cfg = TrainConfig { rounds: 1, sessions_per_round: 300, updates_per_round: 300, critic_warmup: 100, batch: 32, actor_hidden: vec![32], critic_hidden: vec![32], ensemble: 4, eval_sessions: 400, ..Default::default() };
+        let cfg = TrainConfig { rounds: 1, sessions_per_round: 300, updates_per_round: 300, critic_warmup: 100, batch: 32, actor_hidden: vec![32], critic_hidden: vec![32], ensemble: 4, eval_sessions: 400, restarts: 1, ..Default::default() };
         let mut learned = train_rl(&sim, PolicyKind::Enhanced, &start, &cfg, &mut Vec::new(), &|_| {}).unwrap().ranker;
         let mut before = static_ranker(&sim, &start, &cfg, serde_json::Value::Null).unwrap();
         let ret = |p: &mut Ranker| mean_ci(evaluate(&sim, p, 2000, 77).unwrap().iter().map(|s| s.ret));
