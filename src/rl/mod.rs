@@ -64,6 +64,12 @@ pub struct TrainConfig {
     /// only its place in the list; whether it is shown at all is what the
     /// unshown pairs let the critics see. 0 trains on shown pairs only.
     pub critic_unshown: usize,
+    /// EnhancedRL only: the critics also see each pair's margin to the list's
+    /// cut-off (its fused score against the best score that would take its
+    /// place, through a tanh), and the actor's gradient flows through the
+    /// fusion formula into that margin. A per-pair critic cannot otherwise
+    /// know whether an action shows its item, which depends on the others.
+    pub critic_margin: bool,
     /// Independent trainings, each from its own initialisation and batch
     /// stream (the data seeds are shared), among whose rounds the rollout
     /// gate chooses. Which stream a run gets decides more than its data does.
@@ -109,6 +115,7 @@ impl Default for TrainConfig {
             explore_per_item: false,
             list_centred_actor: true,
             critic_unshown: 0,
+            critic_margin: false,
             gate_shrink: vec![],
             restarts: 3,
             group_weights: [1.0, 1.0],

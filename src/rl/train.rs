@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::blob::{Blob, BlobMeta, PolicyWeights, DEFAULT_OBJECTIVES};
 use crate::error::RequestError;
-use crate::fusion::{fuse, top_k, ActionSpace};
+use crate::fusion::{fuse, top_k, ActionSpace, MIN_BIAS};
 use crate::policy::{Decision, Policy};
 use crate::ranker::{Columns, Ranker};
 use crate::rl::net::{Adam, Head, Mlp};
@@ -182,6 +182,11 @@ struct Sample {
     /// List reward per critic group.
     rewards: [f32; 2],
     next: Option<usize>,
+    /// Margin critic only: raw MTL scores (`candidates × k`), and each
+    /// candidate's cut-off and margin under the logged actions.
+    scores: Vec<f32>,
+    cuts: Vec<f32>,
+    margins: Vec<f32>,
 }
 
 impl Sample {
@@ -303,6 +308,84 @@ fn centre_per_list(grad: &mut Array2<f32>, owner: &[usize], weight: &[f32], list
     }
 }
 
+/// Fused score at a normalised action, with its gradient in that action
+/// written to `grad`: the margin critic's chain rule runs through it.
+fn fuse_with_grad(space: &ActionSpace, scores: &[f32], norm: &[f32], grad: &mut [f32]) -> f32 {
+    let mut real = [0.0f32; A];
+    space.to_real(norm, &mut real);
+    for k in 0..K {
+        let half = |d: usize| if norm[d].abs() < 1.0 { 0.5 * (space.hi[d] - space.lo[d]) } else { 0.0 };
+        let x = scores[k].max(0.0) + real[K + k].max(MIN_BIAS);
+        grad[k] = x.ln() * half(k);
+        grad[K + k] = if real[K + k] > MIN_BIAS { real[k] / x * half(K + k) } else { 0.0 };
+    }
+    fuse(scores, &real)
+}
+
+/// The fused score each candidate must beat to be in the top `shown` set:
+/// a shown item faces the best of the rest, the others the lowest shown.
+/// Infinite when there is nobody to face.
+fn cut_offs(fused: &[f32], shown: &[usize]) -> Vec<f32> {
+    let mut is_shown = vec![false; fused.len()];
+    shown.iter().for_each(|&p| is_shown[p] = true);
+    let lowest_shown = shown.iter().map(|&p| fused[p]).fold(f32::INFINITY, f32::min);
+    let best_rest = (0..fused.len()).filter(|&p| !is_shown[p]).map(|p| fused[p]).fold(f32::NEG_INFINITY, f32::max);
+    (0..fused.len()).map(|p| if is_shown[p] { best_rest } else { lowest_shown }).collect()
+}
+
+/// The margin as the critics see it: squashed, so one item far from the
+/// cut-off does not dominate, and finite when the cut-off is not.
+fn margin_feature(margin: f32, scale: f32) -> f32 {
+    if margin.is_finite() { (margin / scale).tanh() } else { margin.signum() }
+}
+
+/// `x` with one more column, `extra`, when it is not empty.
+fn with_column(x: Array2<f32>, extra: &[f32]) -> Array2<f32> {
+    if extra.is_empty() {
+        return x;
+    }
+    concat(&x, &Array2::from_shape_vec((extra.len(), 1), extra.to_vec()).expect("one value per row"))
+}
+
+/// Logged margins of one transition: every candidate's fused score under
+/// its logged action, minus its cut-off.
+fn logged_margins(space: &ActionSpace, t: &Transition) -> (Vec<f32>, Vec<f32>) {
+    let mut real = [0.0f32; A];
+    let fused: Vec<f32> = t
+        .actions
+        .chunks_exact(A)
+        .zip(t.scores.chunks_exact(K))
+        .map(|(a, sc)| {
+            space.to_real(a, &mut real);
+            fuse(sc, &real)
+        })
+        .collect();
+    let shown: Vec<usize> = t.shown.iter().map(|&p| p as usize).collect();
+    let cuts = cut_offs(&fused, &shown);
+    let margins = fused.iter().zip(&cuts).map(|(f, c)| f - c).collect();
+    (cuts, margins)
+}
+
+/// Margin features of `pairs` of a next list under the target actor: every
+/// candidate acts as the target actor says, which sets the cut-offs.
+fn target_margins(actor_t: &Mlp, space: &ActionSpace, x: &Sample, pairs: &[(usize, f32)], scale: f32) -> Vec<f32> {
+    let actions = actor_t.predict(&rows(&x.states.iter().collect::<Vec<_>>()));
+    let mut real = [0.0f32; A];
+    let fused: Vec<f32> = actions
+        .rows()
+        .into_iter()
+        .zip(x.scores.chunks_exact(K))
+        .map(|(a, sc)| {
+            space.to_real(&a.to_vec(), &mut real);
+            fuse(sc, &real)
+        })
+        .collect();
+    let mut order = Vec::new();
+    top_k(&fused, x.shown.len(), &mut order);
+    let cuts = cut_offs(&fused, &order.iter().map(|&p| p as usize).collect::<Vec<_>>());
+    pairs.iter().map(|&(p, _)| margin_feature(fused[p] - cuts[p], scale)).collect()
+}
+
 /// The actor moved `alpha` of the way from the baseline, in pre-tanh terms:
 /// its last layer's output becomes `alpha·(W h + b) + (1 − alpha)·atanh(baseline)`.
 /// `alpha = 0` is the baseline for every item; the blob format is unchanged.
@@ -357,6 +440,16 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     let schema = Schema::new(kind, probe.objectives.clone(), probe.features.clone()).map_err(|e| e.to_string())?;
     let in_dim = schema.input_width();
     let shared = if kind == PolicyKind::Enhanced { schema.shared_width() } else { 0 };
+    let (lo, hi) = action_ranges();
+    let space = ActionSpace { lo, hi };
+    let margin = cfg.critic_margin && kind == PolicyKind::Enhanced;
+    // The tanh's scale: the mean distance to the cut-off in round 0's data.
+    let margin_scale = if margin {
+        let m: Vec<f32> = first.iter().flat_map(|t| logged_margins(&space, t).1).filter(|m| m.is_finite()).collect();
+        (m.iter().map(|x| x.abs()).sum::<f32>() / m.len().max(1) as f32).max(1e-3)
+    } else {
+        1.0
+    };
 
     let mut returns = Vec::new();
     let (mut pair_updates, mut train_secs) = (0usize, 0f64);
@@ -377,6 +470,9 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     let mut best: Option<(f64, Mlp, Option<(usize, usize)>, f32)> = None;
     metrics.push(serde_json::json!({"algo": algo, "charts/baseline_return": base_ret}));
     progress(&format!("{algo} baseline: return {base_ret:.3}"));
+    if margin {
+        metrics.push(serde_json::json!({"algo": algo, "margin_scale": margin_scale}));
+    }
     // Each restart trains from its own initialisation and batch stream on
     // its own rounds; the gate chooses among all of them.
     for restart in 0..cfg.restarts {
@@ -389,7 +485,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         }
         let mut actor_t = actor.clone();
         let mut actor_opt = Adam::new(&actor, cfg.actor_lr, cfg.clip);
-        let critic_widths = [vec![in_dim + A], cfg.critic_hidden.clone(), vec![1]].concat();
+        let critic_widths = [vec![in_dim + A + margin as usize], cfg.critic_hidden.clone(), vec![1]].concat();
         let mut critics: Vec<Vec<Mlp>> = (0..2).map(|_| (0..cfg.ensemble).map(|_| Mlp::new(&critic_widths, Head::Linear, &mut rng)).collect()).collect();
         let mut critics_t = critics.clone();
         let mut critic_opt: Vec<Vec<Adam>> = critics.iter().map(|g| g.iter().map(|c| Adam::new(c, cfg.critic_lr, cfg.clip)).collect()).collect();
@@ -432,7 +528,9 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                         rewards[0] += g[0];
                         rewards[1] += g[1];
                     }
-                    Sample { states, actions, centers, shown, unshown, rewards, next: (!t.done).then_some(i + 1) }
+                    let (cuts, margins) = if margin { logged_margins(&space, t) } else { (vec![], vec![]) };
+                    let scores = if margin { t.scores.clone() } else { vec![] };
+                    Sample { states, actions, centers, shown, unshown, rewards, next: (!t.done).then_some(i + 1), scores, cuts, margins }
                 })
                 .collect();
             progress(&format!("{algo}{tag} round {round}: {} transitions collected", samples.len()));
@@ -443,6 +541,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                 // Current pairs, grouped by transition, with their weights in the list's sum.
                 let (mut owner, mut weight) = (Vec::new(), Vec::new());
                 let (mut st, mut ac, mut ce) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut feat, mut cut, mut sc) = (Vec::new(), Vec::new(), Vec::new());
                 for (bi, &i) in batch.iter().enumerate() {
                     for (p, w) in samples[i].pairs(cfg.critic_unshown, &mut rng) {
                         owner.push(bi);
@@ -450,14 +549,24 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                         st.push(&samples[i].states[p]);
                         ac.push(&samples[i].actions[p]);
                         ce.push(&samples[i].centers[p]);
+                        if margin {
+                            feat.push(margin_feature(samples[i].margins[p], margin_scale));
+                            cut.push(samples[i].cuts[p]);
+                            sc.push(&samples[i].scores[p * K..(p + 1) * K]);
+                        }
                     }
                 }
                 let (s_cur, a_cur, c_cur) = (rows(&st), rows(&ac), rows(&ce));
                 // Next pairs under the target actor, weighted by φ.
                 let (mut nst, mut nce, mut nowner, mut nweight) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let mut next_feat = Vec::new();
                 for (bi, &i) in batch.iter().enumerate() {
                     if let Some(n) = samples[i].next {
-                        for (p, w) in samples[n].pairs(cfg.critic_unshown, &mut rng) {
+                        let pairs = samples[n].pairs(cfg.critic_unshown, &mut rng);
+                        if margin {
+                            next_feat.extend(target_margins(&actor_t, &space, &samples[n], &pairs, margin_scale));
+                        }
+                        for (p, w) in pairs {
                             nowner.push(bi);
                             nweight.push(w);
                             nst.push(&samples[n].states[p]);
@@ -476,7 +585,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                             (-cfg.kappa * d).exp()
                         })
                         .collect();
-                    let x_next = concat(&s_next, &a_next);
+                    let x_next = with_column(concat(&s_next, &a_next), &next_feat);
                     for g in 0..2 {
                         for m in 0..cfg.ensemble {
                             let q = critics_t[g][m].predict(&x_next);
@@ -487,7 +596,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                     }
                 }
                 // Critic step: Σ_j Q(s_tj, a_tj) ← Σ_j r_tj + γ(1 − done) Σ_j' φ Q'(s', μ'(s')).
-                let x_cur = concat(&s_cur, &a_cur);
+                let x_cur = with_column(concat(&s_cur, &a_cur), &feat);
                 let mut critic_loss = 0.0f32;
                 for g in 0..2 {
                     for m in 0..cfg.ensemble {
@@ -524,8 +633,21 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                 // Actor step: maximise Σ_g w_g (mean_m Q − λ std_m Q) − η d(μ(s)).
                 let atape = actor.forward(&s_cur);
                 let a_new = Mlp::out(&atape).clone();
-                let x_new = concat(&s_cur, &a_new);
                 let p = owner.len();
+                // Margin critic: each pair's margin at its new action, the
+                // others held at their logged ones, and d feature / d action.
+                let (mut feat_new, mut dfeat) = (Vec::new(), Vec::new());
+                if margin {
+                    for r in 0..p {
+                        let mut g = [0.0f32; A];
+                        let m = fuse_with_grad(&space, sc[r], &a_new.row(r).to_vec(), &mut g) - cut[r];
+                        let f = margin_feature(m, margin_scale);
+                        let d = if m.is_finite() { (1.0 - f * f) / margin_scale } else { 0.0 };
+                        feat_new.push(f);
+                        dfeat.push(g.map(|x| x * d));
+                    }
+                }
+                let x_new = with_column(concat(&s_cur, &a_new), &feat_new);
                 let mut grad_a = Array2::<f32>::zeros((p, A));
                 let mut objective = 0.0f32;
                 for g in 0..2 {
@@ -543,7 +665,13 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                             -cfg.group_weights[g] * (1.0 / mm - cfg.lambda * dstd) / p as f32
                         });
                         let (_, gx) = critics[g][m].backward(&tapes[m], &dq);
-                        grad_a += &gx.slice(s![.., in_dim..]);
+                        grad_a += &gx.slice(s![.., in_dim..in_dim + A]);
+                        for (r, d) in dfeat.iter().enumerate() {
+                            let dq_dfeat = gx[[r, in_dim + A]];
+                            for k in 0..A {
+                                grad_a[[r, k]] += dq_dfeat * d[k];
+                            }
+                        }
                     }
                 }
                 if cfg.list_centred_actor && kind == PolicyKind::Enhanced {
@@ -578,7 +706,8 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
             // round's pairs, to set beside `mtfuse probe`'s finite differences.
             {
                 let st: Vec<&Vec<f32>> = samples.iter().take(2000).flat_map(|x| x.shown.iter().map(|&p| &x.states[p])).collect();
-                let x = concat(&rows(&st), &Array2::from_shape_fn((st.len(), A), |(_, k)| baseline[k]));
+                let mg: Vec<f32> = if margin { samples.iter().take(2000).flat_map(|x| x.shown.iter().map(|&p| margin_feature(x.margins[p], margin_scale))).collect() } else { vec![] };
+                let x = with_column(concat(&rows(&st), &Array2::from_shape_fn((st.len(), A), |(_, k)| baseline[k])), &mg);
                 let mut dq = vec![0f32; A];
                 for (g, group) in critics.iter().enumerate() {
                     let weight = Array2::from_elem((x.nrows(), 1), cfg.group_weights[g] / (x.nrows() * cfg.ensemble) as f32);
@@ -663,6 +792,55 @@ mod tests {
         }
     }
 
+    /// The margin critic's chain rule: the fused score's gradient in the
+    /// normalised action against central differences, for powers and biases,
+    /// and flat outside the box, where the action is clamped.
+    #[test]
+    fn fused_score_gradient_matches_finite_differences() {
+        let (lo, hi) = action_ranges();
+        let space = ActionSpace { lo, hi };
+        let scores = [0.3f32, 0.05, 0.0, 0.01, 0.2, 0.7, 0.002];
+        let mut rng = StdRng::seed_from_u64(4);
+        for _ in 0..20 {
+            let mut a: Vec<f32> = (0..A).map(|_| rng.random_range(-0.9..0.9)).collect();
+            a[A - 1] = -1.2; // clamped to the box's edge
+            let mut g = [0.0f32; A];
+            let f = fuse_with_grad(&space, &scores, &a, &mut g);
+            let mut real = [0.0f32; A];
+            space.to_real(&a, &mut real);
+            assert_eq!(f, fuse(&scores, &real));
+            for d in 0..A {
+                let h = 1e-3;
+                let mut at = |v: f32| {
+                    let mut b = a.clone();
+                    b[d] = v;
+                    space.to_real(&b, &mut real);
+                    fuse(&scores, &real) as f64
+                };
+                let numeric = (at(a[d] + h) - at(a[d] - h)) / (2.0 * h as f64);
+                assert!((numeric - g[d] as f64).abs() < 2e-2 * (1.0 + numeric.abs()), "dimension {d}: {} vs {numeric}", g[d]);
+            }
+            assert_eq!(g[A - 1], 0.0);
+        }
+    }
+
+    /// A shown item's margin is how far it could fall and stay shown; an
+    /// unshown item's, how far it is from getting in. Positive exactly for
+    /// the shown ones.
+    #[test]
+    fn cut_offs_face_each_item_with_the_score_it_must_beat() {
+        let fused = [0.5f32, 2.0, -1.0, 1.0, 0.0];
+        let cuts = cut_offs(&fused, &[1, 3]);
+        assert_eq!(cuts, vec![1.0, 0.5, 1.0, 0.5, 1.0]);
+        let margins: Vec<f32> = fused.iter().zip(&cuts).map(|(f, c)| f - c).collect();
+        assert_eq!(margins, vec![-0.5, 1.5, -2.0, 0.5, -1.0]);
+        // Everyone shown: nothing to fall behind, so the margin feature saturates.
+        let all = cut_offs(&fused, &[0, 1, 2, 3, 4]);
+        assert!(all.iter().all(|c| *c == f32::NEG_INFINITY));
+        assert_eq!(margin_feature(fused[2] - all[2], 0.3), 1.0);
+        assert!((margin_feature(0.3, 0.3) - 1.0f32.tanh()).abs() < 1e-6);
+    }
+
     /// The states the trainer builds are the ones the served ranker builds:
     /// the exported actor, run on them, reproduces the ranker's logged actions.
     #[test]
@@ -691,7 +869,7 @@ mod tests {
     fn training_is_deterministic_under_a_seed() {
         let sim = sim();
         // Unshown pairs and the shrink gate draw from the seeded streams too.
-        let cfg = TrainConfig { critic_unshown: 4, explore_per_item: true, gate_shrink: vec![0.5], ..tiny() };
+        let cfg = TrainConfig { critic_unshown: 4, critic_margin: true, explore_per_item: true, gate_shrink: vec![0.5], ..tiny() };
         let a = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut Vec::new(), &|_| {}).unwrap();
         let b = train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut Vec::new(), &|_| {}).unwrap();
         // The summary holds a timing; compare the weights.
@@ -765,7 +943,7 @@ mod tests {
 
     #[test]
     fn a_batch_takes_every_shown_pair_and_weights_the_unshown_ones() {
-        let sample = Sample { states: vec![vec![0.0]; 10], actions: vec![], centers: vec![], shown: vec![7, 2, 4], unshown: vec![0, 1, 3, 5, 6, 8, 9], rewards: [0.0; 2], next: None };
+        let sample = Sample { states: vec![vec![0.0]; 10], actions: vec![], centers: vec![], shown: vec![7, 2, 4], unshown: vec![0, 1, 3, 5, 6, 8, 9], rewards: [0.0; 2], next: None, scores: vec![], cuts: vec![], margins: vec![] };
         let mut rng = StdRng::seed_from_u64(3);
         let pairs = sample.pairs(2, &mut rng);
         assert_eq!(&pairs[..3], &[(7, 1.0), (2, 1.0), (4, 1.0)]);
