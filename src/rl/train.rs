@@ -413,6 +413,15 @@ pub struct Trained {
     pub pair_updates_per_s: f64,
 }
 
+/// What the rollout gate keeps: the best candidate so far, and where it came
+/// from (restart and round; none for the baseline) and how far it moved.
+struct Kept {
+    ret: f64,
+    actor: Mlp,
+    at: Option<(usize, usize)>,
+    shrink: f32,
+}
+
 /// UnifiedRL (`kind = UserLevel`) or EnhancedRL (`kind = Enhanced`):
 /// progressive rounds of collect-then-train from the static baseline.
 pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &TrainConfig, metrics: &mut Metrics, progress: &dyn Fn(&str)) -> Result<Trained, String> {
@@ -467,7 +476,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
     let session_returns = |r: &mut Ranker| -> Result<Vec<f64>, String> { Ok(evaluate(sim, r, cfg.eval_sessions, cfg.seed + 5000).map_err(|e| e.to_string())?.iter().map(|s| s.ret).collect()) };
     let base_rets = session_returns(&mut behaviour)?;
     let base_ret = mean_ci(base_rets.iter().copied()).0;
-    let mut best: Option<(f64, Mlp, Option<(usize, usize)>, f32)> = None;
+    let mut best: Option<Kept> = None;
     metrics.push(serde_json::json!({"algo": algo, "charts/baseline_return": base_ret}));
     progress(&format!("{algo} baseline: return {base_ret:.3}"));
     if margin {
@@ -492,7 +501,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
 
         let mut current = export(&actor, serde_json::Value::Null)?.0;
         let mut use_static = true;
-        let best = best.get_or_insert_with(|| (base_ret, shrunk(&actor, 0.0, baseline), None, 0.0));
+        let best = best.get_or_insert_with(|| Kept { ret: base_ret, actor: shrunk(&actor, 0.0, baseline), at: None, shrink: 0.0 });
         for round in 0..cfg.rounds {
             // Collect with the last policy plus exploration noise.
             let mut log = Vec::new();
@@ -726,8 +735,8 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
             let (ret, ci) = mean_ci(rets.iter().copied());
             returns.push((ret, ci));
             let (lift, lift_ci) = paired_lift(&base_rets, &rets);
-            if lift - lift_ci > 0.0 && ret > best.0 {
-                *best = (ret, actor.clone(), Some((restart, round)), 1.0);
+            if lift - lift_ci > 0.0 && ret > best.ret {
+                *best = Kept { ret, actor: actor.clone(), at: Some((restart, round)), shrink: 1.0 };
             }
             metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "charts/return": ret, "charts/return_ci95": ci, "charts/lift_over_baseline": lift, "charts/lift_ci95": lift_ci}));
             progress(&format!("{algo}{tag} round {round}: return {ret:.3} ± {ci:.3}, {lift:+.3} ± {lift_ci:.3} over the baseline"));
@@ -739,8 +748,8 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
                 let rets = session_returns(&mut export(&net, serde_json::Value::Null)?.0)?;
                 let ret = mean_ci(rets.iter().copied()).0;
                 let (lift, lift_ci) = paired_lift(&base_rets, &rets);
-                if lift - lift_ci > 0.0 && ret > best.0 {
-                    *best = (ret, net, Some((restart, round)), alpha);
+                if lift - lift_ci > 0.0 && ret > best.ret {
+                    *best = Kept { ret, actor: net, at: Some((restart, round)), shrink: alpha };
                 }
                 metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "shrink": alpha, "charts/shrunk_return": ret, "charts/shrunk_lift_over_baseline": lift}));
                 progress(&format!("{algo}{tag} round {round} shrunk to {alpha}: return {ret:.3}, {lift:+.3} ± {lift_ci:.3} over the baseline"));
@@ -748,7 +757,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         }
     }
     let rate = pair_updates as f64 / train_secs.max(1e-9);
-    let (_, best_actor, kept, kept_shrink) = best.ok_or("no training rounds: set rounds ≥ 1")?;
+    let Kept { actor: best_actor, at: kept, shrink: kept_shrink, .. } = best.ok_or("no training rounds: set rounds ≥ 1")?;
     let best_round = kept.map(|(_, r)| r);
     let tag = match kept {
         Some((r, _)) if cfg.restarts > 1 => format!(" of restart {r}"),
