@@ -28,26 +28,34 @@ fn dense_kernel(c: &mut Criterion) {
     g.finish();
 }
 
-/// The network work of one EnhancedRL update with the shipped model's sizes:
-/// a batch of 64 lists of 6 pairs (21 state inputs, 14 action dims), both
-/// critic groups' ensembles forward and backward with an Adam step, then the
-/// actor forward, every critic's input gradient, and the actor's step.
+/// The network work of one EnhancedRL update with the shipped model's sizes
+/// and the default config: a batch of 64 lists, each of 6 shown pairs and
+/// `critic_unshown` unshown ones (21 state inputs, 14 action dims, and the
+/// margin column when `critic_margin` is on); the target actor over all 50
+/// candidates of each next list, for the margins' cut-offs; both critic
+/// groups' ensembles forward and backward with an Adam step; then the actor
+/// forward, every critic's input gradient, and the actor's step.
 fn training_update(c: &mut Criterion) {
     let cfg = TrainConfig::default();
-    let (state, action, pairs) = (21, 14, cfg.batch * 6);
+    let (state, action, pairs) = (21, 14, cfg.batch * (6 + cfg.critic_unshown));
+    let margin = cfg.critic_margin as usize;
     let mut rng = StdRng::seed_from_u64(2);
     let mut actor = Mlp::new(&[vec![state], cfg.actor_hidden.clone(), vec![action]].concat(), Head::Tanh, &mut rng);
     let mut actor_opt = Adam::new(&actor, cfg.actor_lr, cfg.clip);
-    let widths = [vec![state + action], cfg.critic_hidden.clone(), vec![1]].concat();
+    let widths = [vec![state + action + margin], cfg.critic_hidden.clone(), vec![1]].concat();
     let mut critics: Vec<Mlp> = (0..2 * cfg.ensemble).map(|_| Mlp::new(&widths, Head::Linear, &mut rng)).collect();
     let mut opts: Vec<Adam> = critics.iter().map(|m| Adam::new(m, cfg.critic_lr, cfg.clip)).collect();
+    let candidates = Array2::from_shape_fn((cfg.batch * 50 * margin, state), |_| rng.random_range(-1.0..1.0f32));
     let s = Array2::from_shape_fn((pairs, state), |_| rng.random_range(-1.0..1.0f32));
-    let x = Array2::from_shape_fn((pairs, state + action), |_| rng.random_range(-1.0..1.0f32));
+    let x = Array2::from_shape_fn((pairs, state + action + margin), |_| rng.random_range(-1.0..1.0f32));
     let grad = Array2::from_elem((pairs, 1), 0.01f32);
     let mut g = c.benchmark_group("enhanced_update");
     g.throughput(Throughput::Elements(pairs as u64));
     g.bench_function("default_config_networks", |bench| {
         bench.iter(|| {
+            if margin > 0 {
+                std::hint::black_box(actor.predict(&candidates));
+            }
             for (critic, opt) in critics.iter_mut().zip(&mut opts) {
                 let tape = critic.forward(&x);
                 let (grads, _) = critic.backward(&tape, &grad);
@@ -58,7 +66,7 @@ fn training_update(c: &mut Criterion) {
             for critic in &critics {
                 let tape = critic.forward(&x);
                 let (_, gx) = critic.backward(&tape, &grad);
-                grad_a += &gx.slice(ndarray::s![.., state..]);
+                grad_a += &gx.slice(ndarray::s![.., state..state + action]);
             }
             let (agrads, _) = actor.backward(&atape, &grad_a);
             actor_opt.step(&mut actor, &agrads);
