@@ -347,19 +347,23 @@ fn with_column(x: Array2<f32>, extra: &[f32]) -> Array2<f32> {
     concat(&x, &Array2::from_shape_vec((extra.len(), 1), extra.to_vec()).expect("one value per row"))
 }
 
-/// Logged margins of one transition: every candidate's fused score under
-/// its logged action, minus its cut-off.
-fn logged_margins(space: &ActionSpace, t: &Transition) -> (Vec<f32>, Vec<f32>) {
+/// Every candidate's fused score under its own action (`candidates × 2k`).
+fn fused_scores(space: &ActionSpace, actions: &[f32], scores: &[f32]) -> Vec<f32> {
     let mut real = [0.0f32; A];
-    let fused: Vec<f32> = t
-        .actions
+    actions
         .chunks_exact(A)
-        .zip(t.scores.chunks_exact(K))
+        .zip(scores.chunks_exact(K))
         .map(|(a, sc)| {
             space.to_real(a, &mut real);
             fuse(sc, &real)
         })
-        .collect();
+        .collect()
+}
+
+/// Logged margins of one transition: every candidate's fused score under
+/// its logged action, minus its cut-off.
+fn logged_margins(space: &ActionSpace, t: &Transition) -> (Vec<f32>, Vec<f32>) {
+    let fused = fused_scores(space, &t.actions, &t.scores);
     let shown: Vec<usize> = t.shown.iter().map(|&p| p as usize).collect();
     let cuts = cut_offs(&fused, &shown);
     let margins = fused.iter().zip(&cuts).map(|(f, c)| f - c).collect();
@@ -370,16 +374,7 @@ fn logged_margins(space: &ActionSpace, t: &Transition) -> (Vec<f32>, Vec<f32>) {
 /// candidate acts as the target actor says, which sets the cut-offs.
 fn target_margins(actor_t: &Mlp, space: &ActionSpace, x: &Sample, pairs: &[(usize, f32)], scale: f32) -> Vec<f32> {
     let actions = actor_t.predict(&rows(&x.states.iter().collect::<Vec<_>>()));
-    let mut real = [0.0f32; A];
-    let fused: Vec<f32> = actions
-        .rows()
-        .into_iter()
-        .zip(x.scores.chunks_exact(K))
-        .map(|(a, sc)| {
-            space.to_real(&a.to_vec(), &mut real);
-            fuse(sc, &real)
-        })
-        .collect();
+    let fused = fused_scores(space, actions.as_slice().expect("a fresh matrix is contiguous"), &x.scores);
     let mut order = Vec::new();
     top_k(&fused, x.shown.len(), &mut order);
     let cuts = cut_offs(&fused, &order.iter().map(|&p| p as usize).collect::<Vec<_>>());
