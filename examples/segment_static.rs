@@ -5,9 +5,10 @@
 //!
 //! `cargo run --release --example segment_static -- [user feature name]`
 
-use mtfuse::rl::train::static_ranker;
+use mtfuse::rl::static_ranker;
 use mtfuse::rl::TrainConfig;
-use mtfuse::sim::env::{mean_ci, run_session};
+use mtfuse::sim::run_session;
+use mtfuse::stats::mean_ci;
 use mtfuse::sim::model::USER_FEATURES;
 use mtfuse::sim::Simulator;
 use rand::{Rng, SeedableRng};

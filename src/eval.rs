@@ -5,11 +5,32 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::error::RequestError;
 use crate::ranker::{Columns, Ranker};
 use crate::sim::data::{weekday, Impression};
-use crate::sim::env::{mean_ci, Response, SessionStats};
 use crate::sim::model::{context_features, ITEM_FEATURES};
-use crate::sim::Simulator;
+use crate::sim::{run_sessions, Response, SessionStats, Simulator};
+use crate::stats::{mean_ci, weighted_auc};
+
+/// Why a policy could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// The policy refused a request of the simulated A/B test.
+    #[error("policy \"{policy}\" failed in a simulated session")]
+    Session {
+        policy: String,
+        #[source]
+        source: RequestError,
+    },
+    /// The policy refused a held-out request, e.g. its schema does not match the simulator's features.
+    #[error("policy \"{policy}\" cannot rank the held-out requests")]
+    Offline {
+        policy: String,
+        #[source]
+        source: RequestError,
+    },
+}
 
 /// One policy's line of the simulated A/B table.
 #[derive(Clone, Debug, Serialize)]
@@ -29,11 +50,11 @@ pub struct AbRow {
 }
 
 /// Runs every policy on the same users and random streams.
-pub fn simulated_ab(sim: &Simulator, policies: &mut [(String, Ranker)], sessions: usize, seed: u64) -> Result<Vec<AbRow>, String> {
+pub fn simulated_ab(sim: &Simulator, policies: &mut [(String, Ranker)], sessions: usize, seed: u64) -> Result<Vec<AbRow>, EvalError> {
     let mut rows: Vec<AbRow> = Vec::new();
     let mut base: Option<Vec<f64>> = None;
     for (name, r) in policies.iter_mut() {
-        let stats: Vec<SessionStats> = crate::rl::train::evaluate(sim, r, sessions, seed).map_err(|e| format!("{name}: {e}"))?;
+        let stats: Vec<SessionStats> = run_sessions(sim, r, sessions, seed).map_err(|source| EvalError::Session { policy: name.clone(), source })?;
         let ci = |f: &dyn Fn(&SessionStats) -> f64| mean_ci(stats.iter().map(f));
         let ret = ci(&|s| s.ret);
         let base_ret = base.get_or_insert_with(|| stats.iter().map(|s| s.ret).collect());
@@ -71,7 +92,7 @@ type UserSamples = (Vec<f32>, Vec<u8>, Vec<f32>);
 /// the simulator knows. Each user-day is one request; its MTL scores come
 /// from the simulator's MTL model. GAUC weights each sample by `1 + r` (its
 /// instant reward), so that negatives, whose reward is near 0, still count.
-pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: &mut [(String, Ranker)]) -> Result<Vec<OfflineRow>, String> {
+pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: &mut [(String, Ranker)]) -> Result<Vec<OfflineRow>, EvalError> {
     let users: BTreeMap<u32, usize> = sim.user_ids.iter().enumerate().map(|(i, &u)| (u, i)).collect();
     let items: BTreeMap<u32, usize> = sim.item_ids.iter().enumerate().map(|(i, &v)| (v, i)).collect();
     let mut days: BTreeMap<(u32, u32), Vec<&Impression>> = BTreeMap::new();
@@ -97,7 +118,7 @@ pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: 
             debug_assert_eq!(item_feats.len(), cands.len() * ITEM_FEATURES.len());
             let cols = Columns { user: sim.user_row(u), context: &context, items: &item_feats, scores: &scores };
             let n = list.len();
-            let ranking = ranker.rank_columns(&cols, n).map_err(|e| format!("{name}: {e}"))?;
+            let ranking = ranker.rank_columns(&cols, n).map_err(|source| EvalError::Offline { policy: name.clone(), source })?;
             let mut fused = vec![0.0f32; n];
             for (&j, &s) in ranking.order.iter().zip(ranking.scores) {
                 fused[j as usize] = s;
@@ -139,31 +160,6 @@ pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: 
     Ok(out)
 }
 
-/// AUC with sample weights: the weighted share of (positive, negative) pairs
-/// ordered correctly, ties counted half. `None` without both classes.
-pub fn weighted_auc(scores: &[f32], labels: &[u8], weights: &[f32]) -> Option<f64> {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let (mut neg_below, mut num, mut pos_w, mut neg_w) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let (mut tie_pos, mut tie_neg) = (0.0, 0.0);
-        for &k in &idx[i..=j] {
-            if labels[k] == 1 { tie_pos += weights[k] as f64 } else { tie_neg += weights[k] as f64 }
-        }
-        num += tie_pos * (neg_below + 0.5 * tie_neg);
-        neg_below += tie_neg;
-        pos_w += tie_pos;
-        neg_w += tie_neg;
-        i = j + 1;
-    }
-    (pos_w > 0.0 && neg_w > 0.0).then(|| num / (pos_w * neg_w))
-}
-
 /// Both tables as Markdown.
 pub fn markdown(ab: &[AbRow], offline: &[OfflineRow]) -> String {
     let base = ab.first().map_or("the first policy", |r| r.policy.as_str());
@@ -186,7 +182,6 @@ pub fn markdown(ab: &[AbRow], offline: &[OfflineRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::fit::auc;
 
     /// The same policy twice has a lift of exactly zero with no spread; a
     /// different one gets a paired interval narrower than either return's CI.
@@ -194,7 +189,7 @@ mod tests {
     fn paired_lift_is_tighter_than_the_returns() {
         let sim = Simulator::from_bytes(include_bytes!("../models/simulator.safetensors")).unwrap();
         let cfg = crate::rl::TrainConfig::default();
-        let make = |a: f32| crate::rl::train::static_ranker(&sim, &[a; 14], &cfg, serde_json::Value::Null).unwrap();
+        let make = |a: f32| crate::rl::static_ranker(&sim, &[a; 14], &cfg, serde_json::Value::Null).unwrap();
         let mut policies = vec![("a".to_string(), make(0.0)), ("a again".to_string(), make(0.0)), ("b".to_string(), make(0.3))];
         let rows = simulated_ab(&sim, &mut policies, 400, 9).unwrap();
         assert_eq!((rows[1].lift, rows[1].lift_ci), (0.0, 0.0));
@@ -204,16 +199,5 @@ mod tests {
         let md = markdown(&rows, &[]);
         assert!(md.contains("lift vs a ± paired 95% CI"), "{md}");
         assert!(md.contains("| a again | 400 |"), "{md}");
-    }
-
-    #[test]
-    fn weighted_auc_matches_hand_counts() {
-        // Unit weights: pairs (p, n) = (0.9 > 0.1), (0.9 > 0.5), (0.3 > 0.1), (0.3 < 0.5) → 3/4.
-        assert_eq!(weighted_auc(&[0.9, 0.3, 0.1, 0.5], &[1, 1, 0, 0], &[1.0; 4]), Some(0.75));
-        // Weight 3 on the positive at 0.3: (1·1 + 1·1 + 3·1 + 3·0) / (4 · 2) = 5/8.
-        assert_eq!(weighted_auc(&[0.9, 0.3, 0.1, 0.5], &[1, 1, 0, 0], &[1.0, 3.0, 1.0, 1.0]), Some(0.625));
-        assert_eq!(weighted_auc(&[0.2, 0.2], &[1, 0], &[1.0, 1.0]), Some(0.5));
-        assert_eq!(weighted_auc(&[0.2, 0.3], &[1, 1], &[1.0, 1.0]), None);
-        assert_eq!(auc(&[0.9, 0.3, 0.1, 0.5], &[1, 1, 0, 0]), Some(0.75));
     }
 }

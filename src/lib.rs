@@ -16,20 +16,20 @@ pub mod error;
 pub mod eval;
 pub mod fusion;
 pub mod nn;
-pub mod policy;
 pub mod ranker;
+pub mod rng;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod rl;
 pub mod schema;
 pub mod sim;
 pub mod simd;
+pub mod stats;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
 pub use blob::{Blob, BlobMeta, PolicyWeights};
 pub use error::{BlobError, RequestError};
-pub use policy::{Decision, Policy};
 pub use ranker::{Columns, RankRequest, RankedItem, Ranker, Ranking};
 pub use schema::{Feature, FeatureGroup, PolicyKind, Schema};
 

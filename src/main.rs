@@ -195,6 +195,36 @@ mod cli {
 
     type Error = Box<dyn std::error::Error>;
 
+    /// A CLI-level message ("cannot read x.toml") over the error that caused
+    /// it, so `main` prints both as a chain.
+    #[derive(Debug)]
+    struct Context {
+        message: String,
+        source: Box<dyn std::error::Error>,
+    }
+
+    impl std::fmt::Display for Context {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.message)
+        }
+    }
+
+    impl std::error::Error for Context {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.source.as_ref())
+        }
+    }
+
+    trait WithContext<T> {
+        fn context(self, message: impl FnOnce() -> String) -> Result<T, Error>;
+    }
+
+    impl<T, E: std::error::Error + 'static> WithContext<T> for Result<T, E> {
+        fn context(self, message: impl FnOnce() -> String) -> Result<T, Error> {
+            self.map_err(|e| Box::new(Context { message: message(), source: Box::new(e) }) as Error)
+        }
+    }
+
     /// `println!` that returns an error (e.g. a closed pipe) instead of panicking.
     macro_rules! say {
         ($($t:tt)*) => {{
@@ -224,11 +254,11 @@ mod cli {
             std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
             return Ok(buf);
         }
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
+        std::fs::read(path).context(|| format!("cannot read {}", path.display()))
     }
 
     fn load(path: &PathBuf) -> Result<Ranker, Error> {
-        Ranker::from_bytes(&read(path)?).map_err(|e| format!("{}: {e}", path.display()).into())
+        Ranker::from_bytes(&read(path)?).context(|| format!("cannot load {}", path.display()))
     }
 
     fn run(cli: Cli) -> Result<(), Error> {
@@ -269,7 +299,7 @@ mod cli {
                     other => return Err(format!("--kind: \"{other}\" is not static, user-level or enhanced").into()),
                 };
                 let (meta, weights) = mtfuse::blob::random_policy(kind, [a.user, a.context, a.item], &a.hidden, a.seed);
-                std::fs::write(&a.out, mtfuse::Blob::to_bytes(&meta, &weights)?).map_err(|e| format!("cannot write {}: {e}", a.out.display()))?;
+                std::fs::write(&a.out, mtfuse::Blob::to_bytes(&meta, &weights)?).context(|| format!("cannot write {}", a.out.display()))?;
                 eprintln!("wrote {} ({} blob)", a.out.display(), kind.as_str());
             }
         }
@@ -284,7 +314,7 @@ mod cli {
             Some(p) => read(p)?,
             None => EMBEDDED_SIM.to_vec(),
         };
-        mtfuse::sim::Simulator::from_bytes(&bytes).map_err(|e| format!("simulator: {e}").into())
+        mtfuse::sim::Simulator::from_bytes(&bytes).context(|| "cannot load the simulator".to_string())
     }
 
     fn fit_sim(a: FitSimArgs) -> Result<(), Error> {
@@ -312,14 +342,14 @@ mod cli {
         say!("{}", report.markdown());
         say!("disappointment threshold (median random-list reward): {:.4}", report.threshold);
         let bytes = sim.to_bytes();
-        std::fs::write(&a.out, &bytes).map_err(|e| format!("cannot write {}: {e}", a.out.display()))?;
+        std::fs::write(&a.out, &bytes).context(|| format!("cannot write {}", a.out.display()))?;
         eprintln!("wrote {} ({} bytes) in {:.1}s", a.out.display(), bytes.len(), t0.elapsed().as_secs_f32());
         Ok(())
     }
 
     /// Builds a policy from `--policy`.
-    pub fn policy_from(spec: &str, seed: u64) -> Result<Box<dyn mtfuse::Policy>, Error> {
-        use mtfuse::sim::env::{RandomPolicy, SortByScore};
+    pub fn policy_from(spec: &str, seed: u64) -> Result<Box<dyn mtfuse::sim::Policy>, Error> {
+        use mtfuse::sim::{RandomPolicy, SortByScore};
         if spec == "random" {
             return Ok(Box::new(RandomPolicy::new(seed)));
         }
@@ -331,7 +361,8 @@ mod cli {
     }
 
     fn simulate(a: SimulateArgs) -> Result<(), Error> {
-        use mtfuse::sim::env::{mean_ci, run_session};
+        use mtfuse::sim::run_session;
+        use mtfuse::stats::mean_ci;
         let sim = load_sim(a.sim.as_ref())?;
         // The oracle reads the session's user from the simulator; build it per session.
         let mut policy = if a.policy == "oracle" { None } else { Some(policy_from(&a.policy, a.seed)?) };
@@ -341,7 +372,7 @@ mod cli {
             let (user, session) = (s % sim.n_users(), (s / sim.n_users()) as u64);
             stats.push(match policy.as_mut() {
                 Some(p) => run_session(&sim, p.as_mut(), user, a.seed, session, None)?,
-                None => run_session(&sim, &mut mtfuse::sim::env::FeatureOracle::new(&sim, user), user, a.seed, session, None)?,
+                None => run_session(&sim, &mut mtfuse::sim::FeatureOracle::new(&sim, user), user, a.seed, session, None)?,
             });
             bar.inc(1);
         }
@@ -362,7 +393,7 @@ mod cli {
     }
 
     fn train(a: TrainArgs) -> Result<(), Error> {
-        use mtfuse::rl::{train as t, TrainConfig};
+        use mtfuse::rl::{self, TrainConfig};
         let cfg = match &a.config {
             Some(p) => TrainConfig::from_file(p)?,
             None => TrainConfig::default(),
@@ -378,9 +409,9 @@ mod cli {
         let mut metrics = Vec::new();
         let bytes = match a.algo.as_str() {
             "static" => {
-                let (action, ret) = t::train_static(&sim, &cfg, &mut metrics, &progress)?;
+                let (action, ret) = rl::train_static(&sim, &cfg, &mut metrics, &progress)?;
                 let summary = serde_json::json!({"algo": "static", "return": ret, "train_seconds": t0.elapsed().as_secs_f64()});
-                let r = t::static_ranker(&sim, &action, &cfg, summary)?;
+                let r = rl::static_ranker(&sim, &action, &cfg, summary)?;
                 mtfuse::Blob::to_bytes(&r.blob().meta, &r.blob().weights)?
             }
             "user" | "enhanced" => {
@@ -389,27 +420,28 @@ mod cli {
                     return Err(format!("--baseline {}: not a static blob", a.baseline.display()).into());
                 };
                 let kind = if a.algo == "user" { mtfuse::PolicyKind::UserLevel } else { mtfuse::PolicyKind::Enhanced };
-                let trained = t::train_rl(&sim, kind, action, &cfg, &mut metrics, &progress)?;
+                let trained = rl::train_rl(&sim, kind, action, &cfg, &mut metrics, &progress)?;
                 progress(&format!("training throughput: {:.0} pair-updates/s", trained.pair_updates_per_s));
                 trained.bytes
             }
             other => return Err(format!("--algo: \"{other}\" is not static, user or enhanced").into()),
         };
         bar.finish_and_clear();
-        std::fs::write(&a.out, &bytes).map_err(|e| format!("cannot write {}: {e}", a.out.display()))?;
+        std::fs::write(&a.out, &bytes).context(|| format!("cannot write {}", a.out.display()))?;
         let metrics_path = a.out.with_extension("metrics.jsonl");
         let lines: Vec<String> = metrics.iter().map(|m| m.to_string()).collect();
         std::fs::write(&metrics_path, lines.join("\n") + "\n")?;
         let plot_path = a.out.with_extension("curves.svg");
         let svg = mtfuse::rl::plot::learning_curves_svg(&metrics, cfg.updates_per_round)?;
-        std::fs::write(&plot_path, svg).map_err(|e| format!("cannot write {}: {e}", plot_path.display()))?;
+        std::fs::write(&plot_path, svg).context(|| format!("cannot write {}", plot_path.display()))?;
         say!("wrote {}, {} and {} in {:.1}s", a.out.display(), metrics_path.display(), plot_path.display(), t0.elapsed().as_secs_f64());
         Ok(())
     }
 
     fn probe(a: ProbeArgs) -> Result<(), Error> {
-        use mtfuse::rl::{train as t, TrainConfig};
-        use mtfuse::sim::env::mean_ci;
+        use mtfuse::rl::{static_ranker, TrainConfig};
+        use mtfuse::sim::run_sessions;
+        use mtfuse::stats::mean_ci;
         let sim = load_sim(a.sim.as_ref())?;
         let base = load(&a.blob)?;
         let mtfuse::PolicyWeights::Static(action) = &base.blob().weights else {
@@ -418,8 +450,8 @@ mod cli {
         let cfg = TrainConfig::default();
         let objectives = base.schema().objectives.clone();
         let ret = |v: &[f32]| -> Result<f64, Error> {
-            let mut r = t::static_ranker(&sim, v, &cfg, serde_json::Value::Null)?;
-            Ok(mean_ci(t::evaluate(&sim, &mut r, a.sessions, a.seed)?.iter().map(|s| s.ret)).0)
+            let mut r = static_ranker(&sim, v, &cfg, serde_json::Value::Null)?;
+            Ok(mean_ci(run_sessions(&sim, &mut r, a.sessions, a.seed)?.iter().map(|s| s.ret)).0)
         };
         say!("return at the blob's action: {:.4} ({} sessions)", ret(action)?, a.sessions);
         say!("{:<18} {:>8} {:>12}", "dimension", "action", "dReturn/da");
@@ -435,14 +467,14 @@ mod cli {
     }
 
     fn plot(a: PlotArgs) -> Result<(), Error> {
-        let text = std::fs::read_to_string(&a.metrics).map_err(|e| format!("cannot read {}: {e}", a.metrics.display()))?;
+        let text = std::fs::read_to_string(&a.metrics).context(|| format!("cannot read {}", a.metrics.display()))?;
         let mut metrics = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            metrics.push(serde_json::from_str(line).map_err(|e| format!("{}:{}: not a JSON metrics line: {e}", a.metrics.display(), i + 1))?);
+            metrics.push(serde_json::from_str(line).context(|| format!("{}:{}: not a JSON metrics line", a.metrics.display(), i + 1))?);
         }
         let out = a.out.unwrap_or_else(|| a.metrics.with_extension("").with_extension("curves.svg"));
         let svg = mtfuse::rl::plot::learning_curves_svg(&metrics, a.updates_per_round)?;
-        std::fs::write(&out, svg).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        std::fs::write(&out, svg).context(|| format!("cannot write {}", out.display()))?;
         say!("wrote {}", out.display());
         Ok(())
     }

@@ -264,19 +264,7 @@ impl Ranker {
                 let mut input = std::mem::take(&mut sc.rows);
                 input.clear();
                 input.extend_from_slice(&sc.shared);
-                let mut stats = vec![0.0f64; 2 * k];
-                for row in cols.scores.chunks_exact(k) {
-                    for (o, &v) in row.iter().enumerate() {
-                        stats[o] += v as f64;
-                        stats[k + o] += (v as f64) * (v as f64);
-                    }
-                }
-                for o in 0..k {
-                    let mean = stats[o] / n as f64;
-                    let var = (stats[k + o] / n as f64 - mean * mean).max(0.0);
-                    stats[o] = mean;
-                    stats[k + o] = var.sqrt();
-                }
+                let stats = crate::stats::request_score_stats(cols.scores, k);
                 input.extend(stats.iter().enumerate().map(|(i, &v)| norm(v as f32, s.request.start + i)));
                 actor.forward(&[], &input, 1, &mut sc.actor, &mut sc.norm_actions);
                 sc.rows = input;

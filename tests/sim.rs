@@ -6,10 +6,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use mtfuse::sim::data::{load_dir, DataError, COLUMNS};
-use mtfuse::sim::env::{mean_ci, run_session, FeatureOracle, RandomPolicy, SortByScore};
+use mtfuse::sim::{run_session, FeatureOracle, RandomPolicy, SortByScore};
+use mtfuse::stats::mean_ci;
 use mtfuse::sim::fit::{fit, FitConfig};
 use mtfuse::sim::{SimConfig, Simulator};
-use mtfuse::{Columns, Decision, Policy, RequestError};
+use mtfuse::sim::{Decision, Policy};
+use mtfuse::{Columns, RequestError};
 
 const COMMITTED: &[u8] = include_bytes!("../models/simulator.safetensors");
 
@@ -136,7 +138,8 @@ fn features_do_not_see_held_out_days() {
     assert_ne!(a.user_features, c.user_features);
     // A pool smaller than the candidate count is an error, not a panic.
     let err = fit(&load_dir(&dir, false).unwrap(), &small_fit(), SimConfig::default()).unwrap_err();
-    assert!(err.contains("hold 30 items; sessions draw 50 candidates"), "{err}");
+    assert!(matches!(err, mtfuse::sim::fit::FitError::TooFewItems { items: 30, .. }), "{err}");
+    assert!(err.to_string().contains("hold 30 items; sessions draw 50 candidates"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

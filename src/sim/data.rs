@@ -36,7 +36,7 @@ pub struct Impression {
 /// Why a log could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: header is {got:?}, expected the 19 KuaiRand log columns starting {expected:?}")]
     Header { path: PathBuf, got: Vec<String>, expected: Vec<&'static str> },

@@ -11,8 +11,12 @@ use serde::Serialize;
 
 use crate::schema::{Feature, FeatureGroup};
 use crate::sim::data::{weekday, Impression, Log, CLICK, LIKE, LONG_VIEW, SIGNALS};
-use crate::sim::env::{run_session, RandomPolicy, SimConfig};
-use crate::sim::model::{context_features, Head, PlayModel, SignalModel, Simulator, CONTEXT_FEATURES, ITEM_FEATURES, USER_FEATURES, X_WIDTH};
+use crate::error::RequestError;
+use crate::sim::config::SimConfig;
+use crate::sim::policy::RandomPolicy;
+use crate::sim::session::run_session;
+use crate::stats::auc;
+use crate::sim::model::{context_features, sigmoid, Head, PlayModel, SignalModel, Simulator, CONTEXT_FEATURES, ITEM_FEATURES, USER_FEATURES, X_WIDTH};
 
 /// Fit settings.
 #[derive(Clone, Debug, Serialize)]
@@ -95,29 +99,6 @@ fn shrunk(pos: f64, n: f64, global: f64, alpha: f64) -> f32 {
     ((pos + alpha * global) / (n + alpha)) as f32
 }
 
-/// Area under the ROC curve, ties counted half. `None` without both classes.
-pub fn auc(scores: &[f32], labels: &[u8]) -> Option<f64> {
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let (mut rank_sum, mut i) = (0.0f64, 0usize);
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            if labels[k] == 1 {
-                rank_sum += avg;
-            }
-        }
-        i = j + 1;
-    }
-    let pos = labels.iter().filter(|&&l| l == 1).count() as f64;
-    let neg = labels.len() as f64 - pos;
-    (pos > 0.0 && neg > 0.0).then(|| (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg))
-}
-
 fn logloss(p: &[f32], y: &[u8]) -> f64 {
     let n = p.len().max(1) as f64;
     p.iter().zip(y).map(|(&p, &y)| {
@@ -163,7 +144,7 @@ fn fit_head(samples: &[Sample], users: usize, items: usize, spec: &HeadSpec, cfg
         let lr = cfg.learning_rate / (1.0 + epoch as f32 * 0.3);
         for &n in &order {
             let s = &samples[n];
-            let g = crate::sim::model::sigmoid(h.logit(&s.x, s.user, s.item)) - s.y;
+            let g = sigmoid(h.logit(&s.x, s.user, s.item)) - s.y;
             h.b -= lr * g;
             for j in 0..X_WIDTH {
                 if spec.mask[j] {
@@ -224,11 +205,24 @@ impl Agg {
     }
 }
 
+/// Why a simulator could not be fitted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FitError {
+    #[error("split at {split_date} leaves {train} training and {test} held-out rows; both must be non-empty")]
+    EmptySplit { split_date: u32, train: usize, test: usize },
+    #[error("the training days hold {items} items; sessions draw {candidates} candidates and show {shown}")]
+    TooFewItems { items: usize, candidates: usize, shown: usize },
+    /// Calibrating the disappointment threshold ran sessions, and one failed.
+    #[error("a calibration session failed")]
+    Session(#[source] RequestError),
+}
+
 /// Fits everything and returns the simulator and its report.
-pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator, FitReport), String> {
+pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator, FitReport), FitError> {
     let (train, test): (Vec<&Impression>, Vec<&Impression>) = log.rows.iter().partition(|r| r.date < cfg.split_date);
     if train.is_empty() || test.is_empty() {
-        return Err(format!("split at {} leaves {} training and {} held-out rows; both must be non-empty", cfg.split_date, train.len(), test.len()));
+        return Err(FitError::EmptySplit { split_date: cfg.split_date, train: train.len(), test: test.len() });
     }
     let mut rng = StdRng::seed_from_u64(cfg.seed);
 
@@ -242,7 +236,7 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
     }
     let (nu, ni) = (user_ids.len(), item_ids.len());
     if ni < sim_cfg.candidates || sim_cfg.shown > sim_cfg.candidates {
-        return Err(format!("the training days hold {ni} items; sessions draw {} candidates and show {}", sim_cfg.candidates, sim_cfg.shown));
+        return Err(FitError::TooFewItems { items: ni, candidates: sim_cfg.candidates, shown: sim_cfg.shown });
     }
 
     // Aggregates from training rows only: nothing from the held-out days.
@@ -447,7 +441,7 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
     let mut log_rows = Vec::new();
     let mut random = RandomPolicy::new(cfg.seed);
     for u in 0..sim.n_users().min(400) {
-        run_session(&sim, &mut random, u, cfg.seed, 0, Some(&mut log_rows)).map_err(|e| e.to_string())?;
+        run_session(&sim, &mut random, u, cfg.seed, 0, Some(&mut log_rows)).map_err(FitError::Session)?;
     }
     let mut list_rewards: Vec<f32> = log_rows.iter().map(|t| t.rewards.iter().sum()).collect();
     list_rewards.sort_by(f32::total_cmp);

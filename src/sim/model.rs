@@ -5,9 +5,16 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::blob::crc32;
+use std::collections::BTreeMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::blob::{crc32, DEFAULT_OBJECTIVES};
 use crate::error::BlobError;
+use crate::ranker::{ItemId, RankItem, RankRequest};
 use crate::schema::{Feature, FeatureGroup};
+use crate::sim::config::{RewardWeights, SimConfig};
 
 pub const USER_FEATURES: [&str; 5] = ["user_activity", "user_click_rate", "user_long_view_rate", "user_like_rate", "user_play_ratio"];
 pub const ITEM_FEATURES: [&str; 5] = ["item_log_duration", "item_duration_known", "item_click_rate", "item_long_view_rate", "item_log_exposures"];
@@ -167,10 +174,24 @@ pub struct Simulator {
     pub truth: SignalModel,
     pub mtl: SignalModel,
     pub play: PlayModel,
-    pub config: crate::sim::env::SimConfig,
+    pub config: SimConfig,
     /// The fit report, kept for provenance.
     #[serde(default)]
     pub report: serde_json::Value,
+}
+
+/// Outcome of one shown pair.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// 0/1 per signal.
+    pub signals: [u8; 7],
+    pub play_s: f32,
+}
+
+impl Response {
+    pub fn reward(&self, w: &RewardWeights) -> f32 {
+        self.signals.iter().zip(&w.signals).map(|(&s, &w)| s as f32 * w).sum::<f32>() + self.play_s * w.play_s
+    }
 }
 
 const FORMAT: &str = "mtfuse-sim";
@@ -327,5 +348,80 @@ impl Simulator {
             return Err(BlobError::BadMetadata(format!("simulator has {u} users and {i} items; needs users and at least {} items", self.config.candidates)));
         }
         Ok(())
+    }
+}
+
+/// The fitted model's behaviour: responses, MTL scores, requests, temper.
+impl Simulator {
+    /// Draws the sampled response of `user` to pool item `item`.
+    pub fn respond(&self, user: usize, item: usize, context: &[f32], rng: &mut StdRng) -> Response {
+        let mut x = [0.0; X_WIDTH];
+        self.head_input(user, self.item_row(item), context, &mut x);
+        let [pc, plv, plike] = self.truth.heads(&x, user, Some(item));
+        let click = rng.random::<f32>() < pc;
+        let mut signals = [0u8; 7];
+        signals[0] = click as u8;
+        for s in 1..7 {
+            let p = match (s, click) {
+                (1, true) => plv,
+                (2, true) => plike,
+                (_, true) => self.truth.given_click[s],
+                (_, false) => self.truth.given_no_click[s],
+            };
+            signals[s] = (rng.random::<f32>() < p) as u8;
+        }
+        let mean_s = if signals[1] == 1 {
+            self.play.long_view_s[PlayModel::bucket(self.item_duration_s[item])]
+        } else if click {
+            self.play.click_only_s
+        } else {
+            self.play.no_click_s
+        };
+        let play_s = (mean_s * rng.random_range(0.5..1.5)).min(self.item_duration_s[item].max(1.0));
+        Response { signals, play_s }
+    }
+
+    /// MTL scores (7 marginals) of every candidate, into `out`.
+    pub fn mtl_scores(&self, user: usize, candidates: &[u32], context: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        let mut x = [0.0; X_WIDTH];
+        let mut m = [0.0; 7];
+        for &i in candidates {
+            let at = i as usize * ITEM_FEATURES.len();
+            self.head_input(user, &self.mtl_item_features[at..at + ITEM_FEATURES.len()], context, &mut x);
+            // The MTL model has no item ids and sees item rates from its own subset.
+            self.mtl.marginals(&x, user, None, &mut m);
+            out.extend_from_slice(&m);
+        }
+    }
+
+    /// A rank request as a client would send it: user `user`'s features,
+    /// the context of `hour`, `tab` and `weekday`, and `n` candidates drawn
+    /// with `seed`, each with its features and MTL scores by name. Demos,
+    /// fixtures and benchmarks use it to get realistic requests.
+    pub fn draw_request(&self, user: usize, hour: u8, tab: u8, weekday: u8, n: usize, seed: u64) -> RankRequest {
+        let named = |group: FeatureGroup, values: &[f32]| -> BTreeMap<String, Option<f64>> {
+            self.group(group).zip(values).map(|(f, &v)| (f.name.clone(), Some(v as f64))).collect()
+        };
+        let context = context_features(hour, tab, weekday);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let candidates: Vec<u32> = rand::seq::index::sample(&mut rng, self.n_items(), n.clamp(1, self.n_items())).into_iter().map(|i| i as u32).collect();
+        let mut scores = Vec::new();
+        self.mtl_scores(user, &candidates, &context, &mut scores);
+        let items = candidates
+            .iter()
+            .zip(scores.chunks_exact(DEFAULT_OBJECTIVES.len()))
+            .map(|(&i, s)| RankItem {
+                id: ItemId::Int(self.item_ids[i as usize] as i64),
+                scores: DEFAULT_OBJECTIVES.iter().zip(s).map(|(o, &v)| (o.to_string(), Some(v as f64))).collect(),
+                features: named(FeatureGroup::Item, self.item_row(i as usize)),
+            })
+            .collect();
+        RankRequest { user: named(FeatureGroup::User, self.user_row(user)), context: named(FeatureGroup::Context, &context), items, top_k: None, with_actions: false }
+    }
+
+    /// Temper budget of a user at the start of a session.
+    pub fn temper(&self, user: usize) -> f32 {
+        self.config.temper_base + self.config.temper_span * self.user_temper[user]
     }
 }

@@ -1,0 +1,123 @@
+//! The behaviour policy that collects training data: the current policy plus
+//! uniform noise in the normalised action space, so the logged actions cover
+//! a box around it that the critics can then judge.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::error::RequestError;
+use crate::fusion::{fuse, top_k, ActionSpace};
+use crate::ranker::{Columns, Ranker};
+use crate::rl::export::{A, K};
+use crate::sim::{Decision, Policy};
+
+/// The current policy plus `U(−explore, explore)` per normalised action
+/// dimension, drawn once per request (or per item, with `per_item`).
+pub struct Explore<'a> {
+    pub inner: &'a mut Ranker,
+    pub space: ActionSpace,
+    pub explore: f32,
+    /// Draw ε per item (every candidate gets its own action) instead of per request.
+    pub per_item: bool,
+    pub rng: StdRng,
+    fused: Vec<f32>,
+    real: Vec<f32>,
+}
+
+impl<'a> Explore<'a> {
+    pub fn new(inner: &'a mut Ranker, explore: f32, seed: u64) -> Explore<'a> {
+        let space = inner.blob().actions.clone();
+        Explore { inner, space, explore, per_item: false, rng: StdRng::seed_from_u64(seed), fused: Vec::new(), real: vec![0.0; A] }
+    }
+}
+
+impl Policy for Explore<'_> {
+    fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
+        let n = cols.scores.len() / K;
+        let r = self.inner.rank_columns(cols, n)?;
+        out.actions.clear();
+        if self.per_item {
+            for j in 0..n {
+                let base = if r.per_item { &r.norm_actions[j * A..(j + 1) * A] } else { &r.norm_actions[..A] };
+                for &a in base {
+                    out.actions.push((a + self.rng.random_range(-self.explore..self.explore)).clamp(-1.0, 1.0));
+                }
+            }
+            out.per_item = true;
+        } else {
+            let eps: Vec<f32> = (0..A).map(|_| self.rng.random_range(-self.explore..self.explore)).collect();
+            out.actions.extend(r.norm_actions.iter().enumerate().map(|(i, a)| (a + eps[i % A]).clamp(-1.0, 1.0)));
+            out.per_item = r.per_item;
+        }
+        self.fused.clear();
+        for j in 0..n {
+            let a = if out.per_item { &out.actions[j * A..(j + 1) * A] } else { &out.actions[..A] };
+            self.space.to_real(a, &mut self.real);
+            self.fused.push(fuse(&cols.scores[j * K..(j + 1) * K], &self.real));
+        }
+        top_k(&self.fused, top, &mut out.order);
+        Ok(())
+    }
+}
+
+/// Distance of `a` outside the box `[c − e, c + e]`, per dimension.
+pub fn excess(a: f32, c: f32, e: f32) -> f32 {
+    ((a - c).abs() - e).max(0.0)
+}
+
+/// The paper's φ: 1 inside the box around the behaviour action `centre`,
+/// decaying as `exp(−κ·dist)` outside it, so the TD target trusts the critics
+/// only where the logged data can judge an action.
+pub fn phi(action: &[f32], centre: &[f32], explore: f32, kappa: f32) -> f32 {
+    let d: f32 = action.iter().zip(centre).map(|(&a, &c)| excess(a, c, explore).powi(2)).sum::<f32>().sqrt();
+    (-kappa * d).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rl::static_ranker;
+    use crate::rl::testing::{sim, tiny};
+    use crate::sim::run_session;
+
+    #[test]
+    fn phi_is_one_inside_the_box_and_decays_outside() {
+        let c = [0.1f32; A];
+        assert_eq!(phi(&[0.2; A], &c, 0.15, 5.0), 1.0);
+        let mut a = [0.1f32; A];
+        a[3] = 0.1 + 0.15 + 0.2;
+        assert!((phi(&a, &c, 0.15, 5.0) - (-5.0f32 * 0.2).exp()).abs() < 1e-5);
+        assert_eq!(excess(-0.3, 0.0, 0.15), 0.15);
+    }
+
+    #[test]
+    fn exploration_stays_in_the_box() {
+        let sim = sim();
+        let base = [0.2f32; A];
+        let mut r = static_ranker(&sim, &base, &tiny(), serde_json::Value::Null).unwrap();
+        let mut explore = Explore::new(&mut r, 0.15, 4);
+        let mut log = Vec::new();
+        run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
+        let actions: Vec<f32> = log.iter().flat_map(|t| t.actions.iter().copied()).collect();
+        assert!(!actions.is_empty());
+        assert!(actions.iter().all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
+        assert!(actions.iter().any(|a| (a - 0.2).abs() > 0.05), "no exploration happened");
+    }
+
+    #[test]
+    fn exploration_per_item_gives_each_shown_item_its_own_action() {
+        let sim = sim();
+        let base = [0.2f32; A];
+        let mut r = static_ranker(&sim, &base, &tiny(), serde_json::Value::Null).unwrap();
+        let mut explore = Explore::new(&mut r, 0.15, 4);
+        explore.per_item = true;
+        let mut log = Vec::new();
+        run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
+        let all: Vec<&[f32]> = log[0].actions.chunks_exact(A).collect();
+        assert_eq!(all.len(), log[0].candidates.len());
+        let rows: Vec<&[f32]> = log[0].shown.iter().map(|&p| all[p as usize]).collect();
+        assert_eq!(rows.len(), 6);
+        assert!(rows.iter().flat_map(|r| r.iter()).all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
+        assert!(rows.windows(2).all(|w| w[0] != w[1]), "shown items share an action");
+    }
+}
