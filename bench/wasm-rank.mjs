@@ -90,12 +90,18 @@ for (const n of SIZES) {
   results.push(row);
 }
 
-// The dense kernel alone (layer 1 item part and layer 2 at N = 1000), inside wasm.
+// The dense kernel alone (layer 1 item part and layer 2 at N = 1000), inside
+// wasm, from the bench builds (scripts/build-wasm.sh bench-simd bench-scalar).
 const kernel = {};
+const benchBuilds = {};
+for (const flavour of ["simd", "scalar"]) {
+  const wasm = readFileSync(`${ROOT}target/bench-pkg/${flavour}/mtfuse_bg.wasm`);
+  benchBuilds[flavour] = await loadMtfuse({ flavour, wasm, base: new URL("../target/bench-pkg/", import.meta.url) });
+}
 for (const [rows, k, m] of [[1000, I + K, hidden[0]], [1000, hidden[0], hidden[1]]]) {
   for (const flavour of ["simd", "scalar"]) {
     const iters = 20;
-    const t = time(() => builds[flavour].m.benchDense(rows, k, m, iters), { samples: 15, minBatchMs: 1 });
+    const t = time(() => benchBuilds[flavour].benchDense(rows, k, m, iters), { samples: 15, minBatchMs: 1 });
     kernel[`${flavour} ${rows}x${k}x${m}`] = (2 * rows * k * m * iters) / (t.median * 1e3);
   }
 }

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Builds the simd128 and scalar ranker modules into www/pkg/{simd,scalar}/,
 # and the demo module (scalar, with the simulator) into www/pkg/demo/.
-# BUILDS="simd" (any subset of "simd scalar demo") builds only those.
+# BUILDS="simd" (any subset of "simd scalar demo bench-simd bench-scalar")
+# builds only those; the bench builds (with `benchDense`, for bench/) go to
+# target/bench-pkg/{simd,scalar}/ and never ship.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 for build in ${BUILDS:-simd scalar demo}; do
   flavour=$build features=()
-  [ "$build" = demo ] && flavour=scalar features=(--features demo)
-  wasm_cargo "$flavour" build --release --lib -q "${features[@]}"
   out="www/pkg/$build"
+  case $build in
+    demo) flavour=scalar features=(--features demo) ;;
+    bench-*) flavour=${build#bench-} features=(--features bench) out="target/bench-pkg/$flavour" ;;
+  esac
+  wasm_cargo "$flavour" build --release --lib -q "${features[@]}"
   mkdir -p "$out"
   wasm-bindgen --target web --out-dir "$out" --out-name mtfuse "$(wasm_target_dir "$flavour")/wasm32-unknown-unknown/release/mtfuse.wasm"
   opt_flags=(-O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types)

@@ -13,8 +13,9 @@ fn check_or_write(path: &Path, bytes: &[u8]) {
     let bless = std::env::var_os("MTFUSE_BLESS").is_some();
     match std::fs::read(path) {
         Ok(old) if old == bytes => {}
-        Ok(_) if !bless => panic!("{} is out of date; rerun with MTFUSE_BLESS=1 to rewrite it", path.display()),
-        _ => std::fs::write(path, bytes).unwrap(),
+        _ if bless => std::fs::write(path, bytes).unwrap(),
+        Ok(_) => panic!("{} is out of date; rerun with MTFUSE_BLESS=1 to rewrite it", path.display()),
+        Err(e) => panic!("{} is missing ({e}); rerun with MTFUSE_BLESS=1 to write it", path.display()),
     }
 }
 

@@ -72,11 +72,12 @@ pub fn tanh_in_place(v: &mut [f32]) {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod reference {
+/// The yardstick every kernel is tested against, in every build (the wasm
+/// tests too): unused by the ranker, so it costs a module nothing.
+pub mod reference {
     use super::*;
 
-    /// Plain triple loop in f64: the yardstick every kernel is tested against.
+    /// Plain triple loop in f64.
     pub fn dense(shape: DenseShape, x: &[f32], w: &[f32], bias: &[f32], act: Activation) -> Vec<f32> {
         let mut y = vec![0.0; shape.rows * shape.outputs];
         for n in 0..shape.rows {
@@ -92,5 +93,21 @@ pub(crate) mod reference {
             }
         }
         y
+    }
+
+    /// How far `got` is from the f64 reference, in units of the f32 rounding
+    /// error of a sum of this size: `|got − want| / (ε · (|b| + Σ|x·w|))`.
+    /// Plain ULPs of the result would blow up where terms cancel.
+    pub fn dense_error_ulps(shape: DenseShape, x: &[f32], w: &[f32], bias: &[f32], act: Activation, got: &[f32]) -> f64 {
+        let want = dense(shape, x, w, bias, act);
+        let mut worst = 0.0f64;
+        for n in 0..shape.rows {
+            for o in 0..shape.outputs {
+                let scale = (bias[o].abs() as f64) + (0..shape.inputs).map(|i| (x[n * shape.inputs + i] as f64 * w[i * shape.outputs + o] as f64).abs()).sum::<f64>();
+                let err = (got[n * shape.outputs + o] as f64 - want[n * shape.outputs + o] as f64).abs();
+                worst = worst.max(err / (f32::EPSILON as f64 * scale.max(f32::MIN_POSITIVE as f64)));
+            }
+        }
+        worst
     }
 }

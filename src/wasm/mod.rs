@@ -1,0 +1,196 @@
+//! The JS API (wasm-bindgen). A thin layer: JS fetches the bytes, Rust
+//! validates and ranks, and every error becomes a thrown JS `Error` whose
+//! message names the field (`?` converts any error into a `JsError`).
+//!
+//! `request` reads well-formed rank requests fast; `demo` (feature `demo`)
+//! is the demo page's simulator; `bench` (feature `bench`) exports kernel
+//! timings for `bench/`. Production ranker builds carry neither.
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::ranker::{request_from, Columns};
+
+#[cfg(feature = "bench")]
+mod bench;
+#[cfg(feature = "demo")]
+mod demo;
+mod request;
+
+use request::{ColumnBuffers, Keys};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+export type ItemId = number | string;
+export interface RankItem {
+  id: ItemId;
+  scores: Record<string, number>;
+  features?: Record<string, number>;
+}
+export interface RankRequest {
+  user?: Record<string, number>;
+  context?: Record<string, number>;
+  items: RankItem[];
+  topK?: number;
+  withActions?: boolean;
+}
+export interface RankedItem {
+  id: ItemId;
+  score: number;
+  action?: { powers: number[]; biases: number[] };
+}
+export interface SchemaFeature { name: string; group: "user" | "context" | "item" | "score" | "request"; mean: number; std: number; }
+export interface Schema {
+  kind: "static" | "user-level" | "enhanced";
+  objectives: string[];
+  user: string[];
+  context: string[];
+  item: string[];
+  features: SchemaFeature[];
+  actionLow: number[];
+  actionHigh: number[];
+  hidden: number[];
+  summary: unknown;
+}
+"#;
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// Crate version.
+#[wasm_bindgen]
+pub fn version() -> String {
+    crate::VERSION.to_string()
+}
+
+/// `"simd128"` or `"scalar"`: the dense kernel this module was built with.
+#[wasm_bindgen]
+pub fn kernel() -> String {
+    crate::simd::KERNEL.to_string()
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
+    Ok(v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// A loaded policy.
+#[wasm_bindgen]
+pub struct Ranker {
+    pub(crate) inner: crate::Ranker,
+    keys: Keys,
+    cols: ColumnBuffers,
+}
+
+/// Result of `rankColumnar`: indices into the request's items, best first,
+/// and their fused scores.
+#[wasm_bindgen]
+pub struct ColumnarRanking {
+    order: Vec<u32>,
+    scores: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl ColumnarRanking {
+    #[wasm_bindgen(getter)]
+    pub fn order(&self) -> Vec<u32> {
+        self.order.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn scores(&self) -> Vec<f32> {
+        self.scores.clone()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SchemaView<'a> {
+    kind: &'a str,
+    objectives: &'a [String],
+    user: Vec<&'a str>,
+    context: Vec<&'a str>,
+    item: Vec<&'a str>,
+    features: &'a [crate::Feature],
+    action_low: &'a [f32],
+    action_high: &'a [f32],
+    hidden: &'a [usize],
+    summary: &'a serde_json::Value,
+}
+
+#[wasm_bindgen]
+impl Ranker {
+    /// Loads a weight blob. Throws on a truncated, corrupt or inconsistent blob.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<Ranker, JsError> {
+        let inner = crate::Ranker::from_bytes(bytes)?;
+        let keys = Keys::new(inner.schema());
+        Ok(Ranker { inner, keys, cols: ColumnBuffers::default() })
+    }
+
+    /// `"static"`, `"user-level"` or `"enhanced"`.
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> String {
+        self.inner.kind().as_str().to_string()
+    }
+
+    /// Feature names by group, objectives, normalisation and action ranges.
+    #[wasm_bindgen(unchecked_return_type = "Schema")]
+    pub fn schema(&self) -> Result<JsValue, JsError> {
+        let b = self.inner.blob();
+        let s = &b.schema;
+        to_js(&SchemaView {
+            kind: s.kind.as_str(),
+            objectives: &s.objectives,
+            user: s.names(crate::FeatureGroup::User).collect(),
+            context: s.names(crate::FeatureGroup::Context).collect(),
+            item: s.names(crate::FeatureGroup::Item).collect(),
+            features: &s.features,
+            action_low: &b.meta.action_low,
+            action_high: &b.meta.action_high,
+            hidden: &b.meta.hidden,
+            summary: &b.meta.summary,
+        })
+    }
+
+    /// Ranks `{user, context, items: [{id, scores, features}], topK, withActions}`.
+    #[wasm_bindgen(unchecked_return_type = "RankedItem[]")]
+    pub fn rank(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "RankRequest")] request: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let ranked = match request::read(&self.keys, &mut self.cols, &request)? {
+            Some((top, with_actions)) => {
+                let c = &self.cols;
+                let cols = Columns { user: &c.user, context: &c.context, items: &c.items, scores: &c.scores };
+                self.inner.rank_columns(&cols, top)?.to_items(|j| c.ids[j].clone(), with_actions)
+            }
+            None => {
+                // Slow path: full serde validation, which names the bad field.
+                let req = request_from(serde_wasm_bindgen::Deserializer::from(request))?;
+                self.inner.rank(&req)?
+            }
+        };
+        to_js(&ranked)
+    }
+
+    /// Columnar fast path. `itemFeatures` is `n × item features` and `scores`
+    /// is `n × objectives`, both row-major in schema order. `topK` 0 means all.
+    #[wasm_bindgen(js_name = rankColumnar)]
+    pub fn rank_columnar(
+        &mut self,
+        user: &[f32],
+        context: &[f32],
+        #[wasm_bindgen(js_name = "itemFeatures")] item_features: &[f32],
+        scores: &[f32],
+        #[wasm_bindgen(js_name = "topK")] top_k: u32,
+    ) -> Result<ColumnarRanking, JsError> {
+        let cols = Columns { user, context, items: item_features, scores };
+        let k = self.inner.schema().k();
+        let top = if top_k == 0 && scores.len() >= k && scores.len() % k == 0 { scores.len() / k } else { top_k as usize };
+        let r = self.inner.rank_columns(&cols, top)?;
+        Ok(ColumnarRanking { order: r.order.to_vec(), scores: r.scores.to_vec() })
+    }
+}
+
