@@ -17,6 +17,24 @@ pub enum Purpose {
     SessionCandidates = 2,
     /// A simulated session's attention and response draws.
     SessionResponses = 3,
+    /// Static search: the population's draws.
+    SearchPopulation = 10,
+    /// Static search: the sessions every candidate of iteration `a` runs.
+    SearchSessions = 11,
+    /// Static search: the fresh sessions of the final pick.
+    SearchFinalSessions = 12,
+    /// RL training: the sessions whose scores set the input normalisation.
+    NormalisationSessions = 20,
+    /// RL training: the exploration noise of those sessions.
+    NormalisationNoise = 21,
+    /// RL training: the sessions collected in round `a`.
+    CollectSessions = 22,
+    /// RL training: the exploration noise of round `a`.
+    CollectNoise = 23,
+    /// RL training: the rollout gate's evaluation sessions.
+    GateSessions = 24,
+    /// RL training: restart `a`'s initialisation and minibatch draws.
+    Restart = 25,
 }
 
 /// The seed of stream `purpose` at indices `(a, b)` under `seed`, mixed
@@ -46,5 +64,7 @@ mod tests {
         for other in [draw(2, Purpose::SessionContext, 3, 4), draw(1, Purpose::SessionCandidates, 3, 4), draw(1, Purpose::SessionContext, 4, 4), draw(1, Purpose::SessionContext, 3, 5), draw(1, Purpose::SessionContext, 4, 3)] {
             assert_ne!(base, other);
         }
+        // Nearby seeds and rounds do not share streams, as `seed + round` offsets did.
+        assert_ne!(key(1, Purpose::CollectSessions, 1, 0), key(2, Purpose::CollectSessions, 0, 0));
     }
 }

@@ -3,7 +3,7 @@
 //! a box around it that the critics can then judge.
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 use crate::error::RequestError;
 use crate::fusion::{fuse, top_k, ActionSpace};
@@ -25,9 +25,9 @@ pub struct Explore<'a> {
 }
 
 impl<'a> Explore<'a> {
-    pub fn new(inner: &'a mut Ranker, explore: f32, seed: u64) -> Explore<'a> {
+    pub fn new(inner: &'a mut Ranker, explore: f32, rng: StdRng) -> Explore<'a> {
         let space = inner.blob().actions.clone();
-        Explore { inner, space, explore, per_item: false, rng: StdRng::seed_from_u64(seed), fused: Vec::new(), real: vec![0.0; A] }
+        Explore { inner, space, explore, per_item: false, rng, fused: Vec::new(), real: vec![0.0; A] }
     }
 }
 
@@ -95,7 +95,7 @@ mod tests {
         let sim = sim();
         let base = [0.2f32; A];
         let mut r = static_ranker(&sim, &base, &tiny(), serde_json::Value::Null).unwrap();
-        let mut explore = Explore::new(&mut r, 0.15, 4);
+        let mut explore = Explore::new(&mut r, 0.15, rand::SeedableRng::seed_from_u64(4));
         let mut log = Vec::new();
         run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
         let actions: Vec<f32> = log.iter().flat_map(|t| t.actions.iter().copied()).collect();
@@ -109,7 +109,7 @@ mod tests {
         let sim = sim();
         let base = [0.2f32; A];
         let mut r = static_ranker(&sim, &base, &tiny(), serde_json::Value::Null).unwrap();
-        let mut explore = Explore::new(&mut r, 0.15, 4);
+        let mut explore = Explore::new(&mut r, 0.15, rand::SeedableRng::seed_from_u64(4));
         explore.per_item = true;
         let mut log = Vec::new();
         run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
