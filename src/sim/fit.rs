@@ -225,91 +225,141 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
         return Err(FitError::EmptySplit { split_date: cfg.split_date, train: train.len(), test: test.len() });
     }
     let mut rng = StdRng::seed_from_u64(cfg.seed);
-
-    // Pools: users and items seen in the training days.
-    let mut user_index: HashMap<u32, usize> = HashMap::new();
-    let mut item_index: HashMap<u32, usize> = HashMap::new();
-    let (mut user_ids, mut item_ids) = (Vec::new(), Vec::new());
-    for r in &train {
-        user_index.entry(r.user).or_insert_with(|| { user_ids.push(r.user); user_ids.len() - 1 });
-        item_index.entry(r.item).or_insert_with(|| { item_ids.push(r.item); item_ids.len() - 1 });
-    }
-    let (nu, ni) = (user_ids.len(), item_ids.len());
+    let days = TrainingDays::new(train, cfg);
+    let (nu, ni) = (days.user_ids.len(), days.item_ids.len());
     if ni < sim_cfg.candidates || sim_cfg.shown > sim_cfg.candidates {
         return Err(FitError::TooFewItems { items: ni, candidates: sim_cfg.candidates, shown: sim_cfg.shown });
     }
+    let features = days.normalisation();
+    let samples = Samples { days: &days, features: &features, split_date: cfg.split_date };
+    let (truth, mtl) = fit_models(&days, &samples, cfg, &mut rng);
+    let signals = held_out_report(&days, &samples, &test, &truth, &mtl);
+    let item_rows = |aggs: &[Agg]| -> Vec<f32> { days.item_ids.iter().zip(aggs).flat_map(|(&v, a)| days.item_row(v, Some(a))).collect() };
+    let mut sim = Simulator {
+        features,
+        user_features: days.per_user.iter().flat_map(|a| days.user_row(a)).collect(),
+        item_features: item_rows(&days.per_item),
+        // The MTL model's item features are its subset's aggregates: noisier
+        // than the full-log item features policies see.
+        mtl_item_features: item_rows(&days.per_item_mtl),
+        item_duration_s: days.item_ids.iter().map(|v| days.duration_s.get(v).copied().unwrap_or(days.median_duration)).collect(),
+        user_temper: days.user_temper(),
+        user_ids: days.user_ids.clone(),
+        item_ids: days.item_ids.clone(),
+        hour_weights: days.hours,
+        truth,
+        mtl,
+        play: days.play_model(),
+        config: sim_cfg,
+        report: serde_json::Value::Null,
+    };
+    sim.config.threshold = median_random_list_reward(&sim, cfg.seed)?;
+    let report = FitReport {
+        rows_train: days.rows.len(),
+        rows_test: test.len(),
+        rows_skipped: log.skipped,
+        users: nu,
+        items: ni,
+        split_date: cfg.split_date,
+        signals,
+        threshold: sim.config.threshold,
+        play: sim.play.clone(),
+    };
+    sim.report = serde_json::json!({"fit": report, "config": cfg});
+    Ok((sim, report))
+}
 
-    // Aggregates from training rows only: nothing from the held-out days.
-    let mut global = Agg::default();
-    let mut per_user = vec![Agg::default(); nu];
-    let mut per_item = vec![Agg::default(); ni];
-    let mut hours = [0f32; 24];
-    for r in &train {
-        global.add(r);
-        per_user[user_index[&r.user]].add(r);
-        per_item[item_index[&r.item]].add(r);
-        hours[r.hour as usize] += 1.0;
-    }
-    let rate = |s: usize| global.signals[s] / global.n;
-    let global_ratio = global.ratio_sum / global.ratio_n.max(1.0);
-    // Item durations (constant per video) come from the training days too.
-    let mut duration_s: HashMap<u32, f32> = HashMap::new();
-    for r in &train {
-        if r.duration_ms > 0 {
-            duration_s.insert(r.item, r.duration_ms as f32 / 1000.0);
+/// The training days: the users and items seen in them, and aggregates over
+/// their rows. Features come from these only, never from held-out days.
+struct TrainingDays<'a> {
+    rows: Vec<&'a Impression>,
+    user_index: HashMap<u32, usize>,
+    item_index: HashMap<u32, usize>,
+    user_ids: Vec<u32>,
+    item_ids: Vec<u32>,
+    global: Agg,
+    per_user: Vec<Agg>,
+    per_item: Vec<Agg>,
+    /// Which rows the MTL model trains on, and its per-item aggregates.
+    in_subset: Vec<bool>,
+    per_item_mtl: Vec<Agg>,
+    hours: [f32; 24],
+    /// Item durations (constant per video), where the log knows them.
+    duration_s: HashMap<u32, f32>,
+    median_duration: f32,
+}
+
+impl<'a> TrainingDays<'a> {
+    fn new(rows: Vec<&'a Impression>, cfg: &FitConfig) -> TrainingDays<'a> {
+        let mut user_index: HashMap<u32, usize> = HashMap::new();
+        let mut item_index: HashMap<u32, usize> = HashMap::new();
+        let (mut user_ids, mut item_ids) = (Vec::new(), Vec::new());
+        for r in &rows {
+            user_index.entry(r.user).or_insert_with(|| { user_ids.push(r.user); user_ids.len() - 1 });
+            item_index.entry(r.item).or_insert_with(|| { item_ids.push(r.item); item_ids.len() - 1 });
         }
+        let mut global = Agg::default();
+        let mut per_user = vec![Agg::default(); user_ids.len()];
+        let mut per_item = vec![Agg::default(); item_ids.len()];
+        let mut hours = [0f32; 24];
+        let mut duration_s: HashMap<u32, f32> = HashMap::new();
+        for r in &rows {
+            global.add(r);
+            per_user[user_index[&r.user]].add(r);
+            per_item[item_index[&r.item]].add(r);
+            hours[r.hour as usize] += 1.0;
+            if r.duration_ms > 0 {
+                duration_s.insert(r.item, r.duration_ms as f32 / 1000.0);
+            }
+        }
+        let mut known: Vec<f32> = duration_s.values().copied().collect();
+        known.sort_by(f32::total_cmp);
+        let median_duration = known.get(known.len() / 2).copied().unwrap_or(30.0);
+        let mut subset_rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed);
+        let in_subset: Vec<bool> = rows.iter().map(|_| subset_rng.random::<f32>() < cfg.mtl_subset).collect();
+        let mut per_item_mtl = vec![Agg::default(); item_ids.len()];
+        for (r, _) in rows.iter().zip(&in_subset).filter(|(_, s)| **s) {
+            per_item_mtl[item_index[&r.item]].add(r);
+        }
+        TrainingDays { rows, user_index, item_index, user_ids, item_ids, global, per_user, per_item, in_subset, per_item_mtl, hours, duration_s, median_duration }
     }
-    let mut known: Vec<f32> = duration_s.values().copied().collect();
-    known.sort_by(f32::total_cmp);
-    let median_duration = known.get(known.len() / 2).copied().unwrap_or(30.0);
 
-    let user_row = |a: &Agg| -> [f32; 5] {
+    fn rate(&self, s: usize) -> f64 {
+        self.global.signals[s] / self.global.n
+    }
+
+    fn user_row(&self, a: &Agg) -> [f32; 5] {
+        let global_ratio = self.global.ratio_sum / self.global.ratio_n.max(1.0);
         [
             (1.0 + a.n).ln() as f32,
-            shrunk(a.signals[CLICK], a.n, rate(CLICK), 20.0),
-            shrunk(a.signals[LONG_VIEW], a.n, rate(LONG_VIEW), 20.0),
-            shrunk(a.signals[LIKE], a.n, rate(LIKE), 50.0),
+            shrunk(a.signals[CLICK], a.n, self.rate(CLICK), 20.0),
+            shrunk(a.signals[LONG_VIEW], a.n, self.rate(LONG_VIEW), 20.0),
+            shrunk(a.signals[LIKE], a.n, self.rate(LIKE), 50.0),
             shrunk(a.ratio_sum, a.ratio_n, global_ratio, 20.0),
         ]
-    };
-    let item_row = |video: u32, a: Option<&Agg>| -> [f32; 5] {
-        let empty = Agg::default();
-        let a = a.unwrap_or(&empty);
-        let d = duration_s.get(&video).copied();
-        [
-            (1.0 + d.unwrap_or(median_duration)).ln(),
-            d.is_some() as u8 as f32,
-            shrunk(a.signals[CLICK], a.n, rate(CLICK), 10.0),
-            shrunk(a.signals[LONG_VIEW], a.n, rate(LONG_VIEW), 10.0),
-            (1.0 + a.n).ln() as f32,
-        ]
-    };
-    let user_features: Vec<f32> = per_user.iter().flat_map(user_row).collect();
-    let item_features: Vec<f32> = item_ids.iter().zip(&per_item).flat_map(|(&v, a)| item_row(v, Some(a))).collect();
-    // The MTL model is trained on a subset, and its item features are that
-    // subset's aggregates: noisier than the full-log item features policies see.
-    let mut subset_rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed);
-    let in_subset: Vec<bool> = train.iter().map(|_| subset_rng.random::<f32>() < cfg.mtl_subset).collect();
-    let mut per_item_mtl = vec![Agg::default(); ni];
-    for (r, _) in train.iter().zip(&in_subset).filter(|(_, s)| **s) {
-        per_item_mtl[item_index[&r.item]].add(r);
-    }
-    let mtl_item_features: Vec<f32> = item_ids.iter().zip(&per_item_mtl).flat_map(|(&v, a)| item_row(v, Some(a))).collect();
-    let item_duration_s: Vec<f32> = item_ids.iter().map(|v| duration_s.get(v).copied().unwrap_or(median_duration)).collect();
-    let mut by_activity: Vec<usize> = (0..nu).collect();
-    by_activity.sort_by(|&a, &b| per_user[a].n.total_cmp(&per_user[b].n));
-    let mut user_temper = vec![0.0; nu];
-    for (rank, &u) in by_activity.iter().enumerate() {
-        user_temper[u] = rank as f32 / (nu.max(2) - 1) as f32;
     }
 
-    // A training row's own label must not leak into its features, or the
-    // heads learn to trust engagement rates that held-out rows cannot have:
-    // training rows see leave-one-out aggregates.
-    let raw_row_from = |items: &[Agg], r: &Impression, leave_out: bool| -> Option<[f32; X_WIDTH]> {
-        let u = *user_index.get(&r.user)?;
-        let mut ua = per_user[u].clone();
-        let mut ia = item_index.get(&r.item).map(|&i| items[i].clone());
+    fn item_row(&self, video: u32, a: Option<&Agg>) -> [f32; 5] {
+        let empty = Agg::default();
+        let a = a.unwrap_or(&empty);
+        let d = self.duration_s.get(&video).copied();
+        [
+            (1.0 + d.unwrap_or(self.median_duration)).ln(),
+            d.is_some() as u8 as f32,
+            shrunk(a.signals[CLICK], a.n, self.rate(CLICK), 10.0),
+            shrunk(a.signals[LONG_VIEW], a.n, self.rate(LONG_VIEW), 10.0),
+            (1.0 + a.n).ln() as f32,
+        ]
+    }
+
+    /// A row's raw features with item aggregates `items`. A training row's
+    /// own label must not leak into its features, or the heads learn to
+    /// trust engagement rates that held-out rows cannot have: training rows
+    /// (`leave_out`) see leave-one-out aggregates.
+    fn raw_row(&self, items: &[Agg], r: &Impression, leave_out: bool) -> Option<[f32; X_WIDTH]> {
+        let u = *self.user_index.get(&r.user)?;
+        let mut ua = self.per_user[u].clone();
+        let mut ia = self.item_index.get(&r.item).map(|&i| items[i].clone());
         if leave_out {
             ua.remove(r);
             if let Some(a) = ia.as_mut() {
@@ -317,147 +367,163 @@ pub fn fit(log: &Log, cfg: &FitConfig, sim_cfg: SimConfig) -> Result<(Simulator,
             }
         }
         let mut x = [0.0; X_WIDTH];
-        x[..5].copy_from_slice(&user_row(&ua));
-        x[5..10].copy_from_slice(&item_row(r.item, ia.as_ref()));
+        x[..5].copy_from_slice(&self.user_row(&ua));
+        x[5..10].copy_from_slice(&self.item_row(r.item, ia.as_ref()));
         x[10..].copy_from_slice(&context_features(r.hour, r.tab, weekday(r.date)));
         Some(x)
-    };
-    let raw_row = |r: &Impression, leave_out: bool| raw_row_from(&per_item, r, leave_out);
-    let train_raw: Vec<[f32; X_WIDTH]> = train.iter().filter_map(|r| raw_row(r, true)).collect();
-    let names: Vec<(&str, FeatureGroup)> = USER_FEATURES.iter().map(|n| (*n, FeatureGroup::User))
-        .chain(ITEM_FEATURES.iter().map(|n| (*n, FeatureGroup::Item)))
-        .chain(CONTEXT_FEATURES.iter().map(|n| (*n, FeatureGroup::Context)))
-        .collect();
-    let features: Vec<Feature> = names.iter().enumerate().map(|(j, (name, group))| {
-        let n = train_raw.len() as f64;
-        let mean = train_raw.iter().map(|x| x[j] as f64).sum::<f64>() / n;
-        let var = train_raw.iter().map(|x| (x[j] as f64 - mean).powi(2)).sum::<f64>() / n;
-        Feature { name: name.to_string(), group: *group, mean: mean as f32, std: (var.sqrt() as f32).max(1e-3) }
-    }).collect();
-    let normalise = |raw: [f32; X_WIDTH]| -> [f32; X_WIDTH] {
+    }
+
+    /// Feature names and normalisation, from the training rows' features.
+    fn normalisation(&self) -> Vec<Feature> {
+        let raw: Vec<[f32; X_WIDTH]> = self.rows.iter().filter_map(|r| self.raw_row(&self.per_item, r, true)).collect();
+        let names = USER_FEATURES.iter().map(|n| (*n, FeatureGroup::User)).chain(ITEM_FEATURES.iter().map(|n| (*n, FeatureGroup::Item))).chain(CONTEXT_FEATURES.iter().map(|n| (*n, FeatureGroup::Context)));
+        names
+            .enumerate()
+            .map(|(j, (name, group))| {
+                let n = raw.len() as f64;
+                let mean = raw.iter().map(|x| x[j] as f64).sum::<f64>() / n;
+                let var = raw.iter().map(|x| (x[j] as f64 - mean).powi(2)).sum::<f64>() / n;
+                Feature { name: name.to_string(), group, mean: mean as f32, std: (var.sqrt() as f32).max(1e-3) }
+            })
+            .collect()
+    }
+
+    /// Temper scale per user: the activity percentile.
+    fn user_temper(&self) -> Vec<f32> {
+        let nu = self.user_ids.len();
+        let mut by_activity: Vec<usize> = (0..nu).collect();
+        by_activity.sort_by(|&a, &b| self.per_user[a].n.total_cmp(&self.per_user[b].n));
+        let mut temper = vec![0.0; nu];
+        for (rank, &u) in by_activity.iter().enumerate() {
+            temper[u] = rank as f32 / (nu.max(2) - 1) as f32;
+        }
+        temper
+    }
+
+    fn play_model(&self) -> PlayModel {
+        let mean_play = |pred: &dyn Fn(&Impression) -> bool| -> f32 {
+            let v: Vec<f64> = self.rows.iter().filter(|r| pred(r)).map(|r| r.play_ms as f64 / 1000.0).collect();
+            (v.iter().sum::<f64>() / v.len().max(1) as f64) as f32
+        };
+        let lv_bucket = |b: usize| mean_play(&|r| r.signals[LONG_VIEW] == 1 && r.duration_ms > 0 && PlayModel::bucket(r.duration_ms as f32 / 1000.0) == b);
+        PlayModel {
+            no_click_s: mean_play(&|r| r.signals[CLICK] == 0),
+            click_only_s: mean_play(&|r| r.signals[CLICK] == 1 && r.signals[LONG_VIEW] == 0),
+            long_view_s: [lv_bucket(0), lv_bucket(1), lv_bucket(2)],
+            default_duration_s: self.median_duration,
+        }
+    }
+}
+
+/// Log rows as head samples, normalised.
+struct Samples<'a> {
+    days: &'a TrainingDays<'a>,
+    features: &'a [Feature],
+    split_date: u32,
+}
+
+impl Samples<'_> {
+    fn normalise(&self, raw: [f32; X_WIDTH]) -> [f32; X_WIDTH] {
         let mut x = raw;
         for j in 0..X_WIDTH {
-            x[j] = (raw[j] - features[j].mean) / features[j].std;
+            x[j] = (raw[j] - self.features[j].mean) / self.features[j].std;
         }
         x
-    };
+    }
 
-    let sample = |r: &Impression, y: f32| -> Option<Sample> {
-        Some(Sample { x: normalise(raw_row(r, r.date < cfg.split_date)?), user: *user_index.get(&r.user)?, item: item_index.get(&r.item).copied(), y })
-    };
-    // MTL training rows are all in the subset, so they leave themselves out of its aggregates.
-    let mtl_sample = |r: &Impression, y: f32| -> Option<Sample> {
-        Some(Sample { x: normalise(raw_row_from(&per_item_mtl, r, r.date < cfg.split_date)?), user: *user_index.get(&r.user)?, item: None, y })
-    };
-    let clicks_train: Vec<&Impression> = train.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
+    /// As the truth sees a row: full-log item aggregates and the item id.
+    fn truth(&self, r: &Impression, y: f32) -> Option<Sample> {
+        let x = self.normalise(self.days.raw_row(&self.days.per_item, r, r.date < self.split_date)?);
+        Some(Sample { x, user: *self.days.user_index.get(&r.user)?, item: self.days.item_index.get(&r.item).copied(), y })
+    }
+
+    /// As the MTL model sees a row: its subset's item aggregates, no item
+    /// id. Its training rows are all in the subset, so they leave themselves out.
+    fn mtl(&self, r: &Impression, y: f32) -> Option<Sample> {
+        let x = self.normalise(self.days.raw_row(&self.days.per_item_mtl, r, r.date < self.split_date)?);
+        Some(Sample { x, user: *self.days.user_index.get(&r.user)?, item: None, y })
+    }
+}
+
+/// The response model (the truth) and the weaker MTL model.
+fn fit_models(days: &TrainingDays, samples: &Samples, cfg: &FitConfig, rng: &mut StdRng) -> (SignalModel, SignalModel) {
+    let (nu, ni) = (days.user_ids.len(), days.item_ids.len());
     let all = [true; X_WIDTH];
-    let truth_click = fit_head(&train.iter().filter_map(|r| sample(r, r.signals[CLICK] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all }, cfg, &mut rng);
-    let truth_lv = fit_head(&clicks_train.iter().filter_map(|r| sample(r, r.signals[LONG_VIEW] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all }, cfg, &mut rng);
-    let truth_like = fit_head(&clicks_train.iter().filter_map(|r| sample(r, r.signals[LIKE] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all }, cfg, &mut rng);
-
+    let mut head = |rows: &[&Impression], label: usize, mtl: bool, spec: HeadSpec| {
+        let data: Vec<Sample> = rows.iter().filter_map(|r| if mtl { samples.mtl(r, r.signals[label] as f32) } else { samples.truth(r, r.signals[label] as f32) }).collect();
+        fit_head(&data, nu, ni, &spec, cfg, rng)
+    };
+    let train = &days.rows;
+    let clicks: Vec<&Impression> = train.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
+    let truth_click = head(train, CLICK, false, HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all });
+    let truth_lv = head(&clicks, LONG_VIEW, false, HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all });
+    let truth_like = head(&clicks, LIKE, false, HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all });
     // The MTL model: no item ids, a subset of rows, the subset's item rates.
-    let subset: Vec<&Impression> = train.iter().zip(&in_subset).filter(|(_, s)| **s).map(|(r, _)| *r).collect();
-    let mtl_spec = HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all };
-    let mtl_click = fit_head(&subset.iter().filter_map(|r| mtl_sample(r, r.signals[CLICK] as f32)).collect::<Vec<_>>(), nu, ni, &mtl_spec, cfg, &mut rng);
+    let subset: Vec<&Impression> = train.iter().zip(&days.in_subset).filter(|(_, s)| **s).map(|(r, _)| *r).collect();
     let sub_clicks: Vec<&Impression> = subset.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
-    let mtl_lv = fit_head(&sub_clicks.iter().filter_map(|r| mtl_sample(r, r.signals[LONG_VIEW] as f32)).collect::<Vec<_>>(), nu, ni, &mtl_spec, cfg, &mut rng);
-    let mtl_like = fit_head(&sub_clicks.iter().filter_map(|r| mtl_sample(r, r.signals[LIKE] as f32)).collect::<Vec<_>>(), nu, ni, &HeadSpec { user_ids: false, item_ids: false, dim: 0, mask: all }, cfg, &mut rng);
-
+    let mtl_click = head(&subset, CLICK, true, HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all });
+    let mtl_lv = head(&sub_clicks, LONG_VIEW, true, HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all });
+    let mtl_like = head(&sub_clicks, LIKE, true, HeadSpec { user_ids: false, item_ids: false, dim: 0, mask: all });
     let (mut given_click, mut given_no_click) = ([0f32; 7], [0f32; 7]);
-    let n_click = clicks_train.len().max(1) as f32;
-    let n_no = (train.len() - clicks_train.len()).max(1) as f32;
+    let n_click = clicks.len().max(1) as f32;
+    let n_no = (train.len() - clicks.len()).max(1) as f32;
     for s in 0..7 {
-        let pos_c = clicks_train.iter().filter(|r| r.signals[s] == 1).count() as f32;
+        let pos_c = clicks.iter().filter(|r| r.signals[s] == 1).count() as f32;
         let pos_all = train.iter().filter(|r| r.signals[s] == 1).count() as f32;
         given_click[s] = pos_c / n_click;
         given_no_click[s] = (pos_all - pos_c) / n_no;
     }
-    let mean_play = |pred: &dyn Fn(&Impression) -> bool| -> f32 {
-        let v: Vec<f64> = train.iter().filter(|r| pred(r)).map(|r| r.play_ms as f64 / 1000.0).collect();
-        (v.iter().sum::<f64>() / v.len().max(1) as f64) as f32
-    };
-    let lv_bucket = |b: usize| mean_play(&|r| r.signals[LONG_VIEW] == 1 && r.duration_ms > 0 && PlayModel::bucket(r.duration_ms as f32 / 1000.0) == b);
-    let play = PlayModel {
-        no_click_s: mean_play(&|r| r.signals[CLICK] == 0),
-        click_only_s: mean_play(&|r| r.signals[CLICK] == 1 && r.signals[LONG_VIEW] == 0),
-        long_view_s: [lv_bucket(0), lv_bucket(1), lv_bucket(2)],
-        default_duration_s: median_duration,
-    };
-
     let truth = SignalModel { click: truth_click, long_view_given_click: truth_lv, like_given_click: truth_like, given_click, given_no_click, miscalibration: [[0.0; ITEM_FEATURES.len()]; 2] };
     let mtl = SignalModel { click: mtl_click, long_view_given_click: mtl_lv, like_given_click: mtl_like, given_click, given_no_click, miscalibration: cfg.mtl_miscalibration };
+    (truth, mtl)
+}
 
-    // Held-out report.
-    let test_rows: Vec<(&Impression, Sample, Sample)> = test.iter().filter_map(|r| Some((*r, sample(r, 0.0)?, mtl_sample(r, 0.0)?))).collect();
-    let mut report_signals = Vec::new();
+/// Each signal's AUC and log-loss on the held-out days, truth against MTL.
+fn held_out_report(days: &TrainingDays, samples: &Samples, test: &[&Impression], truth: &SignalModel, mtl: &SignalModel) -> Vec<SignalReport> {
+    let test_rows: Vec<(&Impression, Sample, Sample)> = test.iter().filter_map(|r| Some((*r, samples.truth(r, 0.0)?, samples.mtl(r, 0.0)?))).collect();
     let mut m = [0.0f32; 7];
     let (mut pt, mut pm) = (vec![Vec::new(); 7], vec![Vec::new(); 7]);
     for (_, s, sm) in &test_rows {
         truth.marginals(&s.x, s.user, s.item, &mut m);
-        for k in 0..7 { pt[k].push(m[k]); }
+        (0..7).for_each(|k| pt[k].push(m[k]));
         mtl.marginals(&sm.x, sm.user, None, &mut m);
-        for k in 0..7 { pm[k].push(m[k]); }
+        (0..7).for_each(|k| pm[k].push(m[k]));
     }
-    for k in 0..7 {
-        let y: Vec<u8> = test_rows.iter().map(|(r, _, _)| r.signals[k]).collect();
-        let base = vec![(rate(k) as f32).max(1e-6); y.len()];
-        report_signals.push(SignalReport {
-            signal: SIGNALS[k],
-            positives_train: train.iter().filter(|r| r.signals[k] == 1).count(),
-            positives_test: y.iter().filter(|&&v| v == 1).count(),
-            auc_truth: auc(&pt[k], &y),
-            auc_mtl: auc(&pm[k], &y),
-            logloss_truth: logloss(&pt[k], &y),
-            logloss_mtl: logloss(&pm[k], &y),
-            logloss_base_rate: logloss(&base, &y),
-            modelled_as: match k {
-                0 => "features + user/item bias + factors",
-                1 => "P(click) × P(lv given click), features + ids",
-                2 => "P(click) × P(like given click), features + user bias",
-                _ => "too rare to model: base rate given click / no click",
-            },
-        });
-    }
+    (0..7)
+        .map(|k| {
+            let y: Vec<u8> = test_rows.iter().map(|(r, _, _)| r.signals[k]).collect();
+            let base = vec![(days.rate(k) as f32).max(1e-6); y.len()];
+            SignalReport {
+                signal: SIGNALS[k],
+                positives_train: days.rows.iter().filter(|r| r.signals[k] == 1).count(),
+                positives_test: y.iter().filter(|&&v| v == 1).count(),
+                auc_truth: auc(&pt[k], &y),
+                auc_mtl: auc(&pm[k], &y),
+                logloss_truth: logloss(&pt[k], &y),
+                logloss_mtl: logloss(&pm[k], &y),
+                logloss_base_rate: logloss(&base, &y),
+                modelled_as: match k {
+                    0 => "features + user/item bias + factors",
+                    1 => "P(click) × P(lv given click), features + ids",
+                    2 => "P(click) × P(like given click), features + user bias",
+                    _ => "too rare to model: base rate given click / no click",
+                },
+            }
+        })
+        .collect()
+}
 
-    let mut sim = Simulator {
-        features,
-        user_ids,
-        item_ids,
-        user_features,
-        item_features,
-        mtl_item_features,
-        item_duration_s,
-        user_temper,
-        hour_weights: hours,
-        truth,
-        mtl,
-        play,
-        config: sim_cfg,
-        report: serde_json::Value::Null,
-    };
-    // Disappointment threshold: the median list reward of random lists, so a
-    // random ranker disappoints about half the time.
+/// The disappointment threshold: the median list reward of random lists, so
+/// a random ranker disappoints about half the time.
+fn median_random_list_reward(sim: &Simulator, seed: u64) -> Result<f32, FitError> {
+    let mut sim = sim.clone();
     sim.config.threshold = f32::NEG_INFINITY;
     let mut log_rows = Vec::new();
-    let mut random = RandomPolicy::new(cfg.seed);
+    let mut random = RandomPolicy::new(seed);
     for u in 0..sim.n_users().min(400) {
-        run_session(&sim, &mut random, u, cfg.seed, 0, Some(&mut log_rows)).map_err(FitError::Session)?;
+        run_session(&sim, &mut random, u, seed, 0, Some(&mut log_rows)).map_err(FitError::Session)?;
     }
     let mut list_rewards: Vec<f32> = log_rows.iter().map(|t| t.rewards.iter().sum()).collect();
     list_rewards.sort_by(f32::total_cmp);
-    sim.config.threshold = list_rewards[list_rewards.len() / 2].max(1e-3);
-
-    let report = FitReport {
-        rows_train: train.len(),
-        rows_test: test.len(),
-        rows_skipped: log.skipped,
-        users: nu,
-        items: ni,
-        split_date: cfg.split_date,
-        signals: report_signals,
-        threshold: sim.config.threshold,
-        play: sim.play.clone(),
-    };
-    sim.report = serde_json::json!({"fit": report, "config": cfg});
-    Ok((sim, report))
+    Ok(list_rewards[list_rewards.len() / 2].max(1e-3))
 }

@@ -5,6 +5,7 @@
 //! policy sees the same users, contexts and candidate draws, and a given seed
 //! and policy replay the same session exactly.
 
+use rand::rngs::StdRng;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -70,30 +71,12 @@ struct Request {
 /// Appends its transitions to `log` when given.
 pub fn run_session<P: Policy + ?Sized>(sim: &Simulator, policy: &mut P, user: usize, seed: u64, session: u64, mut log: Option<&mut Vec<Transition>>) -> Result<SessionStats, RequestError> {
     let cfg = &sim.config;
-    let mut ctx_rng = stream(seed, Purpose::SessionContext, user as u64, session);
+    let context = draw_context(sim, &mut stream(seed, Purpose::SessionContext, user as u64, session));
     let mut cand_rng = stream(seed, Purpose::SessionCandidates, user as u64, session);
     let mut resp_rng = stream(seed, Purpose::SessionResponses, user as u64, session);
-
-    let hour = {
-        let total: f32 = sim.hour_weights.iter().sum();
-        let mut r = ctx_rng.random::<f32>() * total;
-        let mut h = 23u8;
-        for (i, w) in sim.hour_weights.iter().enumerate() {
-            if r < *w {
-                h = i as u8;
-                break;
-            }
-            r -= w;
-        }
-        h
-    };
-    let tab = if ctx_rng.random::<f32>() < 0.99 { 1 } else { 11 };
-    let context = context_features(hour, tab, ctx_rng.random_range(0..7));
-
     let mut req = Request { user: sim.user_row(user).to_vec(), ..Default::default() };
     let mut stats = SessionStats::default();
     let mut temper = sim.temper(user);
-    let k = 7;
     for t in 0..cfg.max_requests {
         req.candidates.clear();
         req.candidates.extend(rand::seq::index::sample(&mut cand_rng, sim.n_items(), cfg.candidates).into_iter().map(|i| i as u32));
@@ -104,55 +87,71 @@ pub fn run_session<P: Policy + ?Sized>(sim: &Simulator, policy: &mut P, user: us
         sim.mtl_scores(user, &req.candidates, &context, &mut req.scores);
         let cols = Columns { user: &req.user, context: &context, items: &req.items, scores: &req.scores };
         policy.decide(&cols, cfg.shown, &mut req.decision)?;
-
-        let mut list_reward = 0.0;
-        let mut responses = Vec::with_capacity(cfg.shown);
-        let mut rewards = Vec::with_capacity(cfg.shown);
-        for (rank, &pos) in req.decision.order.iter().enumerate() {
-            let item = req.candidates[pos as usize] as usize;
-            // Both draws happen whatever the outcome, so every policy sees the same random stream.
-            let looked = resp_rng.random::<f32>() < cfg.attention.powi(rank as i32);
-            let r = sim.respond(user, item, &context, &mut resp_rng);
-            let r = if looked { r } else { Response::default() };
-            let rw = r.reward(&cfg.reward);
-            list_reward += rw;
-            stats.clicks += r.signals[0] as u32;
-            stats.long_views += r.signals[1] as u32;
-            stats.interactions += r.signals[2..6].iter().map(|&s| s as u32).sum::<u32>();
-            stats.hates += r.signals[6] as u32;
-            stats.play_s += r.play_s as f64;
-            responses.push(r);
-            rewards.push(rw);
-        }
+        let (responses, rewards) = respond_to_list(sim, user, &context, &req, &mut resp_rng, &mut stats);
+        let list_reward: f32 = rewards.iter().sum();
         stats.ret += (cfg.gamma as f64).powi(t as i32) * list_reward as f64;
         stats.reward += list_reward as f64;
         stats.depth += 1;
+        // KuaiSim's leave model: every request costs temper, a disappointing one more.
         temper -= cfg.request_cost;
         if list_reward < cfg.threshold {
             temper -= cfg.disappoint_cost;
         }
         let done = temper <= 0.0 || t + 1 == cfg.max_requests;
         if let Some(log) = log.as_deref_mut() {
-            let width = 2 * k;
-            let actions = (0..req.candidates.len()).filter_map(|p| req.decision.action(p, width)).flatten().copied().collect();
-            log.push(Transition {
-                user: user as u32,
-                t: t as u32,
-                context,
-                candidates: req.candidates.clone(),
-                scores: req.scores.clone(),
-                shown: req.decision.order.clone(),
-                actions,
-                responses,
-                rewards,
-                done,
-            });
+            let actions = (0..req.candidates.len()).filter_map(|p| req.decision.action(p, 2 * K)).flatten().copied().collect();
+            let (candidates, scores, shown) = (req.candidates.clone(), req.scores.clone(), req.decision.order.clone());
+            log.push(Transition { user: user as u32, t: t as u32, context, candidates, scores, shown, actions, responses, rewards, done });
         }
         if done {
             break;
         }
     }
     Ok(stats)
+}
+
+/// Objectives per candidate.
+const K: usize = 7;
+
+/// A session's context: an hour drawn from the log's hour distribution, the
+/// main tab 99% of the time, and a weekday.
+fn draw_context(sim: &Simulator, rng: &mut StdRng) -> [f32; 4] {
+    let total: f32 = sim.hour_weights.iter().sum();
+    let mut r = rng.random::<f32>() * total;
+    let mut hour = 23u8;
+    for (i, w) in sim.hour_weights.iter().enumerate() {
+        if r < *w {
+            hour = i as u8;
+            break;
+        }
+        r -= w;
+    }
+    let tab = if rng.random::<f32>() < 0.99 { 1 } else { 11 };
+    context_features(hour, tab, rng.random_range(0..7))
+}
+
+/// The user's responses to the shown list, top down, and each pair's reward;
+/// adds them to `stats`. An item the user does not look at (position `p`
+/// is seen with probability `attention^p`) draws no response.
+fn respond_to_list(sim: &Simulator, user: usize, context: &[f32; 4], req: &Request, rng: &mut StdRng, stats: &mut SessionStats) -> (Vec<Response>, Vec<f32>) {
+    let cfg = &sim.config;
+    let mut responses = Vec::with_capacity(cfg.shown);
+    let mut rewards = Vec::with_capacity(cfg.shown);
+    for (rank, &pos) in req.decision.order.iter().enumerate() {
+        let item = req.candidates[pos as usize] as usize;
+        // Both draws happen whatever the outcome, so every policy sees the same random stream.
+        let looked = rng.random::<f32>() < cfg.attention.powi(rank as i32);
+        let r = sim.respond(user, item, context, rng);
+        let r = if looked { r } else { Response::default() };
+        stats.clicks += r.signals[0] as u32;
+        stats.long_views += r.signals[1] as u32;
+        stats.interactions += r.signals[2..6].iter().map(|&s| s as u32).sum::<u32>();
+        stats.hates += r.signals[6] as u32;
+        stats.play_s += r.play_s as f64;
+        rewards.push(r.reward(&cfg.reward));
+        responses.push(r);
+    }
+    (responses, rewards)
 }
 
 /// Runs sessions `0..sessions` under `policy`, users round-robin, and returns
