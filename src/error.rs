@@ -32,16 +32,55 @@ pub enum BlobError {
 }
 
 /// A rank request that cannot be served. `field` is a path into the request
-/// (`items[3].scores.like`, `topK`, `scores`), so callers can point at it.
+/// (`items[3].scores.like`, `topK`, `scores`), so callers can point at it;
+/// `kind` lets them map it to a status (an edge worker's 400 or 413) without
+/// parsing the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
 pub struct RequestError {
-    pub field: String,
-    pub problem: String,
+    kind: RequestErrorKind,
+    field: String,
+    problem: String,
+}
+
+/// What is wrong with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestErrorKind {
+    /// Not the request's shape: a wrong type, a value that does not parse.
+    Malformed,
+    /// A required field, feature or score is absent.
+    Missing,
+    /// A field, feature or objective the schema does not have.
+    Unknown,
+    /// NaN, an infinity, null, or a number too large for f32.
+    NotFinite,
+    /// Buffer lengths that do not fit the schema or each other.
+    Length,
+    /// `topK` outside `1..=n`.
+    OutOfRange,
+    /// No candidates.
+    Empty,
+    /// More candidates than the limit.
+    TooMany,
 }
 
 impl RequestError {
-    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> RequestError {
-        RequestError { field: field.into(), problem: problem.into() }
+    pub fn new(kind: RequestErrorKind, field: impl Into<String>, problem: impl Into<String>) -> RequestError {
+        RequestError { kind, field: field.into(), problem: problem.into() }
+    }
+
+    pub fn kind(&self) -> RequestErrorKind {
+        self.kind
+    }
+
+    /// The path of the offending field.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// What is wrong with it.
+    pub fn problem(&self) -> &str {
+        &self.problem
     }
 }

@@ -200,4 +200,17 @@ mod tests {
         assert!(md.contains("lift vs a ± paired 95% CI"), "{md}");
         assert!(md.contains("| a again | 400 |"), "{md}");
     }
+
+    /// A policy whose schema does not fit the simulator's features fails
+    /// with its name, and the request error that caused it as the source.
+    #[test]
+    fn a_policy_that_cannot_rank_the_simulators_requests_is_named() {
+        let sim = Simulator::from_bytes(include_bytes!("../models/simulator.safetensors")).unwrap();
+        let foreign = Ranker::from_bytes(include_bytes!("../tests/fixtures/tiny-enhanced.safetensors")).unwrap();
+        let mut policies = vec![("foreign".to_string(), foreign)];
+        let err = simulated_ab(&sim, &mut policies, 3, 1).unwrap_err();
+        assert_eq!(err.to_string(), "policy \"foreign\" failed in a simulated session");
+        let cause = std::error::Error::source(&err).expect("a cause").to_string();
+        assert_eq!(cause, "scores: length 350 is not a multiple of 3 objectives");
+    }
 }

@@ -29,7 +29,7 @@ pub mod stats;
 pub mod wasm;
 
 pub use blob::{Blob, BlobMeta, PolicyWeights};
-pub use error::{BlobError, RequestError};
+pub use error::{BlobError, RequestError, RequestErrorKind};
 pub use ranker::{Columns, RankRequest, RankedItem, Ranker, Ranking};
 pub use schema::{Feature, FeatureGroup, PolicyKind, Schema};
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::blob::{Blob, PolicyWeights};
-use crate::error::{BlobError, RequestError};
+use crate::error::{BlobError, RequestError, RequestErrorKind};
 use crate::fusion::{fuse, top_k};
 use crate::nn::ActorScratch;
 use crate::schema::{FeatureGroup, PolicyKind, Schema};
@@ -39,7 +39,15 @@ pub fn request_from<'de, D: serde::Deserializer<'de>>(de: D) -> Result<RankReque
         let field = if path == "." { "request".to_string() } else { path };
         let msg = e.into_inner().to_string();
         // serde-wasm-bindgen wraps messages as JS errors, which print with a prefix.
-        RequestError::new(field, msg.strip_prefix("Error: ").unwrap_or(&msg))
+        let msg = msg.strip_prefix("Error: ").unwrap_or(&msg);
+        let kind = if msg.starts_with("unknown field") {
+            RequestErrorKind::Unknown
+        } else if msg.starts_with("missing field") {
+            RequestErrorKind::Missing
+        } else {
+            RequestErrorKind::Malformed
+        };
+        RequestError::new(kind, field, msg)
     })
 }
 
@@ -188,29 +196,29 @@ impl Ranker {
         let s = &self.blob.schema;
         let k = s.k();
         if cols.scores.is_empty() {
-            return Err(RequestError::new("scores", "no candidates: the list is empty"));
+            return Err(RequestError::new(RequestErrorKind::Empty, "scores", "no candidates: the list is empty"));
         }
         if cols.scores.len() % k != 0 {
-            return Err(RequestError::new("scores", format!("length {} is not a multiple of {k} objectives", cols.scores.len())));
+            return Err(RequestError::new(RequestErrorKind::Length, "scores", format!("length {} is not a multiple of {k} objectives", cols.scores.len())));
         }
         let n = cols.scores.len() / k;
         if n > MAX_ITEMS {
-            return Err(RequestError::new("scores", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
+            return Err(RequestError::new(RequestErrorKind::TooMany, "scores", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
         }
         for (field, got, want) in [("user", cols.user.len(), s.user.len()), ("context", cols.context.len(), s.context.len())] {
             if got != want {
-                return Err(RequestError::new(field, format!("length {got}, the schema has {want} {field} features")));
+                return Err(RequestError::new(RequestErrorKind::Length, field, format!("length {got}, the schema has {want} {field} features")));
             }
         }
         let fi = s.item.len();
         if cols.items.len() != n * fi {
-            return Err(RequestError::new("itemFeatures", format!("length {}, expected {n} items × {fi} item features = {}", cols.items.len(), n * fi)));
+            return Err(RequestError::new(RequestErrorKind::Length, "itemFeatures", format!("length {}, expected {n} items × {fi} item features = {}", cols.items.len(), n * fi)));
         }
         let bad = |field: &str, group: FeatureGroup, v: &[f32], width: usize| -> Result<(), RequestError> {
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                 let name = s.names(group).nth(i % width.max(1)).unwrap_or("?");
                 let at = if width > 0 && v.len() > width { format!("item {} ", i / width) } else { String::new() };
-                return Err(RequestError::new(field, format!("{at}\"{name}\" is {}, expected a finite number", v[i])));
+                return Err(RequestError::new(RequestErrorKind::NotFinite, field, format!("{at}\"{name}\" is {}, expected a finite number", v[i])));
             }
             Ok(())
         };
@@ -218,7 +226,7 @@ impl Ranker {
         bad("context", FeatureGroup::Context, cols.context, s.context.len())?;
         bad("itemFeatures", FeatureGroup::Item, cols.items, fi)?;
         if let Some(i) = cols.scores.iter().position(|x| !x.is_finite()) {
-            return Err(RequestError::new("scores", format!("item {} \"{}\" is {}, expected a finite number", i / k, s.objectives[i % k], cols.scores[i])));
+            return Err(RequestError::new(RequestErrorKind::NotFinite, "scores", format!("item {} \"{}\" is {}, expected a finite number", i / k, s.objectives[i % k], cols.scores[i])));
         }
         Ok(n)
     }
@@ -227,7 +235,7 @@ impl Ranker {
     pub fn rank_columns(&mut self, cols: &Columns, top: usize) -> Result<Ranking<'_>, RequestError> {
         let n = self.check_columns(cols)?;
         if top == 0 || top > n {
-            return Err(RequestError::new("topK", format!("{top} is out of range 1..={n}")));
+            return Err(RequestError::new(RequestErrorKind::OutOfRange, "topK", format!("{top} is out of range 1..={n}")));
         }
         let per_item = self.compute_actions(cols, n);
         let k = self.blob.schema.k();
@@ -297,15 +305,15 @@ impl Ranker {
     pub fn rank(&mut self, req: &RankRequest) -> Result<Vec<RankedItem>, RequestError> {
         let n = req.items.len();
         if n == 0 {
-            return Err(RequestError::new("items", "no candidates: the list is empty"));
+            return Err(RequestError::new(RequestErrorKind::Empty, "items", "no candidates: the list is empty"));
         }
         if n > MAX_ITEMS {
-            return Err(RequestError::new("items", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
+            return Err(RequestError::new(RequestErrorKind::TooMany, "items", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
         }
         let top = match req.top_k {
             None => n,
             Some(t) if t >= 1 && t as usize <= n => t as usize,
-            Some(t) => return Err(RequestError::new("topK", format!("{t} is out of range 1..={n}"))),
+            Some(t) => return Err(RequestError::new(RequestErrorKind::OutOfRange, "topK", format!("{t} is out of range 1..={n}"))),
         };
         // The named values are laid out in reusable buffers, then ranked
         // through the columnar path; the buffers are put back either way.
@@ -335,8 +343,8 @@ impl Ranker {
 
 fn finite(v: Option<f64>, field: impl Fn() -> String) -> Result<f32, RequestError> {
     match v {
-        None => Err(RequestError::new(field(), "is null, expected a finite number")),
-        Some(x) if !x.is_finite() || !(x as f32).is_finite() => Err(RequestError::new(field(), format!("is {x}, expected a finite number"))),
+        None => Err(RequestError::new(RequestErrorKind::NotFinite, field(), "is null, expected a finite number")),
+        Some(x) if !x.is_finite() || !(x as f32).is_finite() => Err(RequestError::new(RequestErrorKind::NotFinite, field(), format!("is {x}, expected a finite number"))),
         Some(x) => Ok(x as f32),
     }
 }
@@ -347,12 +355,12 @@ fn fill_named(values: &BTreeMap<String, Option<f64>>, s: &Schema, group: Feature
     for name in values.keys() {
         if !s.names(group).any(|n| n == name) {
             let known: Vec<&str> = s.names(group).collect();
-            return Err(RequestError::new(format!("{field}.{name}"), format!("unknown {} feature (the schema has: {})", group_word(group), list(&known))));
+            return Err(RequestError::new(RequestErrorKind::Unknown, format!("{field}.{name}"), format!("unknown {} feature (the schema has: {})", group_word(group), list(&known))));
         }
     }
     for name in s.names(group) {
         match values.get(name) {
-            None => return Err(RequestError::new(format!("{field}.{name}"), format!("missing {} feature", group_word(group)))),
+            None => return Err(RequestError::new(RequestErrorKind::Missing, format!("{field}.{name}"), format!("missing {} feature", group_word(group)))),
             Some(v) => out.push(finite(*v, || format!("{field}.{name}"))?),
         }
     }
@@ -362,12 +370,12 @@ fn fill_named(values: &BTreeMap<String, Option<f64>>, s: &Schema, group: Feature
 fn fill_scores(values: &BTreeMap<String, Option<f64>>, s: &Schema, field: &str, out: &mut Vec<f32>) -> Result<(), RequestError> {
     for name in values.keys() {
         if !s.objectives.contains(name) {
-            return Err(RequestError::new(format!("{field}.{name}"), format!("unknown objective (objectives: {})", list(&s.objectives))));
+            return Err(RequestError::new(RequestErrorKind::Unknown, format!("{field}.{name}"), format!("unknown objective (objectives: {})", list(&s.objectives))));
         }
     }
     for name in &s.objectives {
         match values.get(name) {
-            None => return Err(RequestError::new(format!("{field}.{name}"), "missing score")),
+            None => return Err(RequestError::new(RequestErrorKind::Missing, format!("{field}.{name}"), "missing score")),
             Some(v) => out.push(finite(*v, || format!("{field}.{name}"))?),
         }
     }

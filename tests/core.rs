@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use mtfuse::blob::{BlobMeta, PolicyWeights};
 use mtfuse::ranker::request_from;
-use mtfuse::{Blob, BlobError, Columns, PolicyKind, RankRequest, Ranker};
+use mtfuse::{Blob, BlobError, Columns, PolicyKind, RankRequest, Ranker, RequestError, RequestErrorKind};
 use safetensors::Dtype;
 
 fn request(v: serde_json::Value) -> RankRequest {
@@ -15,12 +15,16 @@ fn request(v: serde_json::Value) -> RankRequest {
 }
 
 fn rank_err(bytes: &[u8], req: serde_json::Value) -> String {
+    rank_error(bytes, req).to_string()
+}
+
+fn rank_error(bytes: &[u8], req: serde_json::Value) -> RequestError {
     let mut r = Ranker::from_bytes(bytes).unwrap();
     let parsed = match request_from(&mut serde_json::Deserializer::from_str(&req.to_string())) {
         Ok(p) => p,
-        Err(e) => return e.to_string(),
+        Err(e) => return e,
     };
-    r.rank(&parsed).unwrap_err().to_string()
+    r.rank(&parsed).unwrap_err()
 }
 
 #[test]
@@ -344,6 +348,37 @@ fn unknown_request_field_is_rejected() {
     req["topk"] = serde_json::json!(3);
     let msg = rank_err(&enhanced_bytes(), req);
     assert!(msg.starts_with("topk: unknown field `topk`, expected one of"), "{msg}");
+}
+
+/// Each bad request also says what kind of problem it is, so a server can
+/// answer 400 or 413 without reading the message.
+#[test]
+fn request_errors_carry_their_kind() {
+    use RequestErrorKind::*;
+    let bytes = enhanced_bytes();
+    let cases: Vec<(serde_json::Value, RequestErrorKind, &str)> = vec![
+        (with_item(|it| { it["scores"].as_object_mut().unwrap().remove("hate"); }), Missing, "items[2].scores.hate"),
+        (with_item(|it| it["scores"]["click"] = serde_json::Value::Null), NotFinite, "items[2].scores.click"),
+        (with_item(|it| it["scores"]["click"] = serde_json::json!("0.4")), Malformed, "items[2].scores.click"),
+        (with_item(|it| it["scores"]["share"] = serde_json::json!(0.1)), Unknown, "items[2].scores.share"),
+        (with_item(|it| it["features"]["colour"] = serde_json::json!(1.0)), Unknown, "items[2].features.colour"),
+        ({ let mut r = request_json(); r["items"] = serde_json::json!([]); r }, Empty, "items"),
+        ({ let mut r = request_json(); r["topK"] = serde_json::json!(9); r }, OutOfRange, "topK"),
+        ({ let mut r = request_json(); r["topk"] = serde_json::json!(3); r }, Unknown, "topk"),
+        ({ let mut r = request_json(); r.as_object_mut().unwrap().remove("items"); r }, Missing, "request"),
+    ];
+    for (req, kind, field) in cases {
+        let e = rank_error(&bytes, req);
+        assert_eq!((e.kind(), e.field()), (kind, field), "{e}");
+        assert!(e.to_string().starts_with(field) && e.to_string().ends_with(e.problem()), "{e}");
+    }
+    let mut r = Ranker::from_bytes(&bytes).unwrap();
+    let (user, ctx, items, scores) = ([55.0, 0.22], [21.0], [10.0, 20.0], [0.1, 0.2, 0.01, 0.3, 0.4, 0.02]);
+    let e = r.rank_columns(&Columns { user: &user, context: &ctx, items: &items[..1], scores: &scores }, 1).unwrap_err();
+    assert_eq!((e.kind(), e.field()), (Length, "itemFeatures"));
+    let many = vec![0.1f32; 3 * (mtfuse::ranker::MAX_ITEMS + 1)];
+    let e = r.rank_columns(&Columns { user: &user, context: &ctx, items: &[], scores: &many }, 1).unwrap_err();
+    assert_eq!(e.kind(), TooMany, "{e}");
 }
 
 #[test]

@@ -7,12 +7,12 @@ use ndarray::Array2;
 use rand::rngs::StdRng;
 
 use crate::fusion::ActionSpace;
-use crate::rl::batch::{concat, with_column, Batch};
+use crate::rl::batch::Batch;
 use crate::rl::critic::CriticEnsemble;
 use crate::rl::explore::excess;
 use crate::rl::export::A;
 use crate::rl::margin::margin_feature_with_grad;
-use crate::rl::net::{Adam, Head, Mlp};
+use crate::rl::net::{concat, with_column, Adam, Head, Mlp};
 use crate::rl::TrainConfig;
 
 /// The actor, its soft target copy μ', and its optimiser.

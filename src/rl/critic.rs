@@ -7,10 +7,10 @@
 use ndarray::{s, Array2};
 use rand::rngs::StdRng;
 
-use crate::rl::batch::{concat, with_column, Batch, LoggedList, NextBatch};
+use crate::rl::batch::{Batch, LoggedList, NextBatch};
 use crate::rl::explore::phi;
 use crate::rl::export::A;
-use crate::rl::net::{Adam, Head, Mlp};
+use crate::rl::net::{concat, with_column, Adam, Head, Mlp};
 use crate::rl::TrainConfig;
 
 /// Critic groups: A (long view, watch time) and B (interactions).

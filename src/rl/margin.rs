@@ -5,9 +5,8 @@
 //! an action gets its item shown, which depends on the other items.
 
 use crate::fusion::{fuse, top_k, ActionSpace, MIN_BIAS};
-use crate::rl::batch::rows;
 use crate::rl::export::{A, K};
-use crate::rl::net::Mlp;
+use crate::rl::net::{rows, Mlp};
 use crate::sim::Transition;
 
 /// Fused score at a normalised action, with its gradient in that action

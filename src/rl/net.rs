@@ -158,6 +158,25 @@ impl Adam {
     }
 }
 
+/// Rows of equal width as a matrix.
+pub fn rows(v: &[&Vec<f32>]) -> Array2<f32> {
+    let w = v.first().map_or(0, |r| r.len());
+    Array2::from_shape_vec((v.len(), w), v.iter().flat_map(|r| r.iter().copied()).collect()).expect("rows have equal width")
+}
+
+/// `[a | b]`, column-wise.
+pub fn concat(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f32> {
+    ndarray::concatenate(ndarray::Axis(1), &[a.view(), b.view()]).expect("same row count")
+}
+
+/// `x` with one more column, `extra`, when it is not empty.
+pub fn with_column(x: Array2<f32>, extra: &[f32]) -> Array2<f32> {
+    if extra.is_empty() {
+        return x;
+    }
+    concat(&x, &Array2::from_shape_vec((extra.len(), 1), extra.to_vec()).expect("one value per row"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,7 +68,7 @@ fn read_numbers(obj: &JsValue, names: &[JsValue], out: &mut Vec<f32>) -> Option<
 pub(super) fn read(k: &Keys, c: &mut ColumnBuffers, req: &JsValue) -> Result<Option<(usize, bool)>, crate::RequestError> {
     let unknown = |field: String, key: &JsValue, known: &[JsValue]| {
         let names: Vec<String> = known.iter().filter_map(|k| k.as_string()).collect();
-        crate::RequestError::new(format!("{field}{}", key.as_string().unwrap_or_default()), format!("unknown field, expected one of {}", names.join(", ")))
+        crate::RequestError::new(crate::error::RequestErrorKind::Unknown, format!("{field}{}", key.as_string().unwrap_or_default()), format!("unknown field, expected one of {}", names.join(", ")))
     };
     if let Some(obj) = req.dyn_ref::<js_sys::Object>() {
         if let Some(key) = js_sys::Object::keys(obj).iter().find(|key| !k.top.contains(key)) {
