@@ -33,7 +33,9 @@ pub struct TrainConfig {
     pub gamma: f32,
     /// Soft target update rate τ.
     pub tau: f32,
+    /// Adam learning rate of the actor.
     pub actor_lr: f32,
+    /// Adam learning rate of every critic.
     pub critic_lr: f32,
     /// Global gradient-norm clip.
     pub clip: f32,
@@ -77,10 +79,13 @@ pub struct TrainConfig {
     pub gate_shrink: Vec<f32>,
     /// Weights w_g of critic group A (long view, watch time) and B (interactions).
     pub group_weights: [f32; 2],
-    /// Cross-entropy search for the static policy: iterations, population, elite, sessions per candidate.
+    /// Cross-entropy search for the static policy: iterations.
     pub es_iterations: usize,
+    /// Candidates drawn per iteration.
     pub es_population: usize,
+    /// Best candidates the next iteration's distribution is fitted to.
     pub es_elite: usize,
+    /// Simulated sessions per candidate.
     pub es_sessions: usize,
     /// Critic-only updates at the start of the first round, so the actor
     /// follows a critic that has seen data rather than its initialisation.

@@ -90,15 +90,20 @@ mod tests {
         assert_eq!(excess(-0.3, 0.0, 0.15), 0.15);
     }
 
-    #[test]
-    fn exploration_stays_in_the_box() {
+    /// One session's log under the static action 0.2 with exploration ±0.15.
+    fn explored_session(per_item: bool) -> Vec<crate::sim::Transition> {
         let sim = sim();
-        let base = [0.2f32; A];
-        let mut r = static_ranker(&sim, &base, &tiny(), serde_json::Value::Null).unwrap();
+        let mut r = static_ranker(&sim, &[0.2f32; A], &tiny(), serde_json::Value::Null).unwrap();
         let mut explore = Explore::new(&mut r, 0.15, rand::SeedableRng::seed_from_u64(4));
+        explore.per_item = per_item;
         let mut log = Vec::new();
         run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
-        let actions: Vec<f32> = log.iter().flat_map(|t| t.actions.iter().copied()).collect();
+        log
+    }
+
+    #[test]
+    fn exploration_stays_in_the_box() {
+        let actions: Vec<f32> = explored_session(false).iter().flat_map(|t| t.actions.iter().copied()).collect();
         assert!(!actions.is_empty());
         assert!(actions.iter().all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
         assert!(actions.iter().any(|a| (a - 0.2).abs() > 0.05), "no exploration happened");
@@ -106,13 +111,7 @@ mod tests {
 
     #[test]
     fn exploration_per_item_gives_each_shown_item_its_own_action() {
-        let sim = sim();
-        let base = [0.2f32; A];
-        let mut r = static_ranker(&sim, &base, &tiny(), serde_json::Value::Null).unwrap();
-        let mut explore = Explore::new(&mut r, 0.15, rand::SeedableRng::seed_from_u64(4));
-        explore.per_item = true;
-        let mut log = Vec::new();
-        run_session(&sim, &mut explore, 0, 1, 0, Some(&mut log)).unwrap();
+        let log = explored_session(true);
         let all: Vec<&[f32]> = log[0].actions.chunks_exact(A).collect();
         assert_eq!(all.len(), log[0].candidates.len());
         let rows: Vec<&[f32]> = log[0].shown.iter().map(|&p| all[p as usize]).collect();
