@@ -19,12 +19,17 @@ fn num(v: &Value, key: &str) -> Option<f64> {
     v.get(key).and_then(Value::as_f64)
 }
 
+/// The SVG backend refused to draw.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the learning curves")]
+pub struct PlotError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
 /// Points of `key` against the global update index `round · per_round + update`.
 fn per_update(metrics: &[Value], key: &str, per_round: f64) -> Vec<(f64, f64)> {
     metrics.iter().filter_map(|m| Some((num(m, "round")? * per_round + num(m, "update")?, num(m, key)?))).collect()
 }
 
-fn panel(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, title: &str, x_label: &str, series: &[Series], error: Option<&[(f64, f64, f64)]>) -> Result<(), String> {
+fn panel(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, title: &str, x_label: &str, series: &[Series], error: Option<&[(f64, f64, f64)]>) -> Result<(), PlotError> {
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied()).chain(error.unwrap_or(&[]).iter().flat_map(|&(x, y, e)| [(x, y - e), (x, y + e)])).collect();
     if all.is_empty() {
         return Ok(());
@@ -36,7 +41,7 @@ fn panel(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, title: &str, x_
     }
     let pad = ((y1 - y0) * 0.08).max(1e-3);
     (y0, y1) = (y0 - pad, y1 + pad);
-    let e = |err: DrawingAreaErrorKind<std::io::Error>| err.to_string();
+    let e = |err: DrawingAreaErrorKind<std::io::Error>| PlotError(Box::new(err));
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
         .margin(12)
@@ -65,12 +70,12 @@ fn panel(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, title: &str, x_
 
 /// Renders the learning curves of one run's metrics (the `.metrics.jsonl`
 /// lines) to an SVG string.
-pub fn learning_curves_svg(metrics: &[Value], updates_per_round: usize) -> Result<String, String> {
+pub fn learning_curves_svg(metrics: &[Value], updates_per_round: usize) -> Result<String, PlotError> {
     let algo = metrics.iter().find_map(|m| m.get("algo").and_then(Value::as_str)).unwrap_or("?").to_string();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1200, 380)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        root.fill(&WHITE).map_err(|e| PlotError(Box::new(e)))?;
         if algo == "static" {
             let pts = |k: &str| metrics.iter().filter_map(|m| Some((num(m, "iteration")?, num(m, k)?))).collect::<Vec<_>>();
             panel(&root, "static (cross-entropy search): simulated return per iteration", "iteration", &[
@@ -85,7 +90,7 @@ pub fn learning_curves_svg(metrics: &[Value], updates_per_round: usize) -> Resul
             let ret: Vec<(f64, f64, f64)> = metrics.iter().filter_map(|m| Some((num(m, "round")?, num(m, "charts/return")?, num(m, "charts/return_ci95")?))).collect();
             panel(&panels[2], &format!("{algo}: simulated return ± 95% CI"), "round", &[], Some(&ret))?;
         }
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(|e| PlotError(Box::new(e)))?;
     }
     Ok(svg)
 }
