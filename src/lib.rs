@@ -15,6 +15,8 @@ pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
 pub mod fusion;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod logs;
 pub mod nn;
 pub mod ranker;
 pub mod rng;

@@ -149,6 +149,17 @@ mod cli {
         sim: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Write a session log (Parquet, docs/log-format.md) of what the
+        /// policy, a weight blob, served and what the users did.
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Exploration half-width in the normalised action space: the
+        /// serving policy's action plus U(−explore, explore) noise.
+        #[arg(long, default_value_t = 0.0)]
+        explore: f32,
+        /// Draw the noise per item instead of once per request.
+        #[arg(long)]
+        per_item: bool,
     }
 
     #[derive(clap::Args)]
@@ -168,6 +179,10 @@ mod cli {
         /// A fitted simulator file; the committed one is built in.
         #[arg(long)]
         sim: Option<PathBuf>,
+        /// Train from session logs instead of the simulator: a Parquet file
+        /// or a glob such as 'logs/*.parquet' (user and enhanced only).
+        #[arg(long)]
+        log: Option<String>,
     }
 
     #[derive(clap::Args)]
@@ -364,6 +379,12 @@ mod cli {
         use mtfuse::sim::run_session;
         use mtfuse::stats::mean_ci;
         let sim = load_sim(a.sim.as_ref())?;
+        if let Some(log) = &a.log {
+            return simulate_log(&sim, &a, log);
+        }
+        if a.explore != 0.0 || a.per_item {
+            return Err("--explore and --per-item apply to --log runs".into());
+        }
         // The oracle reads the session's user from the simulator; build it per session.
         let mut policy = if a.policy == "oracle" { None } else { Some(policy_from(&a.policy, a.seed)?) };
         let bar = indicatif::ProgressBar::new(a.sessions as u64);
@@ -392,13 +413,42 @@ mod cli {
         Ok(())
     }
 
+    /// Runs sessions under a blob plus exploration and writes them as a
+    /// session log, as a production logger would.
+    fn simulate_log(sim: &mtfuse::sim::Simulator, a: &SimulateArgs, out: &PathBuf) -> Result<(), Error> {
+        use mtfuse::logs::{write::from_transition, LogSchema, SessionLogWriter};
+        use mtfuse::rng::{stream, Purpose};
+        if !(a.explore.is_finite() && (0.0..=1.0).contains(&a.explore)) {
+            return Err(format!("--explore: {} is not a half-width in [0, 1]", a.explore).into());
+        }
+        let bytes = read(&PathBuf::from(&a.policy))?;
+        let mut ranker = Ranker::from_bytes(&bytes).context(|| format!("--policy {}: a session log needs a weight blob", a.policy))?;
+        let behaviour = format!("crc32:{:08x}", mtfuse::blob::crc32(&bytes));
+        let mut explore = mtfuse::rl::explore::Explore::new(&mut ranker, a.explore, stream(a.seed, Purpose::LogNoise, 0, 0));
+        explore.per_item = a.per_item;
+        let mut writer = SessionLogWriter::create(out, LogSchema::of_simulator(sim))?;
+        let bar = indicatif::ProgressBar::new(a.sessions as u64);
+        let mut transitions = Vec::new();
+        for s in 0..a.sessions {
+            transitions.clear();
+            mtfuse::sim::run_session(sim, &mut explore, s % sim.n_users(), a.seed, (s / sim.n_users()) as u64, Some(&mut transitions))?;
+            for t in &transitions {
+                writer.push(&from_transition(sim, t, &format!("{}-{s}", a.seed), &behaviour, a.explore, a.per_item))?;
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let rows = writer.finish()?;
+        say!("wrote {} ({rows} rows, {} sessions)", out.display(), a.sessions);
+        Ok(())
+    }
+
     fn train(a: TrainArgs) -> Result<(), Error> {
         use mtfuse::rl::{self, TrainConfig};
         let cfg = match &a.config {
             Some(p) => TrainConfig::from_file(p)?,
             None => TrainConfig::default(),
         };
-        let sim = load_sim(a.sim.as_ref())?;
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         let progress = |m: &str| {
@@ -407,24 +457,38 @@ mod cli {
         };
         let t0 = std::time::Instant::now();
         let mut metrics = Vec::new();
-        let bytes = match a.algo.as_str() {
-            "static" => {
+        let kind = match a.algo.as_str() {
+            "static" => mtfuse::PolicyKind::Static,
+            "user" => mtfuse::PolicyKind::UserLevel,
+            "enhanced" => mtfuse::PolicyKind::Enhanced,
+            other => return Err(format!("--algo: \"{other}\" is not static, user or enhanced").into()),
+        };
+        let bytes = match (kind, &a.log) {
+            (mtfuse::PolicyKind::Static, Some(_)) => return Err("--algo static --log: the static search needs an off-policy return estimate from logs, which is not built yet; train static on the simulator".into()),
+            (_, Some(pattern)) => {
+                // No simulator on this path: everything comes from the log.
+                let log = mtfuse::logs::read_logs(pattern)?;
+                let trained = rl::train_from_log(&log, kind, &cfg, &mut metrics, &progress)?;
+                progress(&format!("training throughput: {:.0} pair-updates/s", trained.pair_updates_per_s));
+                trained.bytes
+            }
+            (mtfuse::PolicyKind::Static, None) => {
+                let sim = load_sim(a.sim.as_ref())?;
                 let (action, ret) = rl::train_static(&sim, &cfg, &mut metrics, &progress)?;
                 let summary = serde_json::json!({"algo": "static", "return": ret, "train_seconds": t0.elapsed().as_secs_f64()});
                 let r = rl::static_ranker(&sim, &action, &cfg, summary)?;
                 mtfuse::Blob::to_bytes(&r.blob().meta, &r.blob().weights)?
             }
-            "user" | "enhanced" => {
+            (_, None) => {
+                let sim = load_sim(a.sim.as_ref())?;
                 let base = load(&a.baseline)?;
                 let mtfuse::PolicyWeights::Static(action) = &base.blob().weights else {
                     return Err(format!("--baseline {}: not a static blob", a.baseline.display()).into());
                 };
-                let kind = if a.algo == "user" { mtfuse::PolicyKind::UserLevel } else { mtfuse::PolicyKind::Enhanced };
                 let trained = rl::train_rl(&sim, kind, action, &cfg, &mut metrics, &progress)?;
                 progress(&format!("training throughput: {:.0} pair-updates/s", trained.pair_updates_per_s));
                 trained.bytes
             }
-            other => return Err(format!("--algo: \"{other}\" is not static, user or enhanced").into()),
         };
         bar.finish_and_clear();
         std::fs::write(&a.out, &bytes).context(|| format!("cannot write {}", a.out.display()))?;

@@ -35,6 +35,8 @@ pub enum Purpose {
     GateSessions = 24,
     /// RL training: restart `a`'s initialisation and minibatch draws.
     Restart = 25,
+    /// `simulate --log`: the serving policy's exploration noise.
+    LogNoise = 30,
 }
 
 /// The seed of stream `purpose` at indices `(a, b)` under `seed`, mixed

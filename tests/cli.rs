@@ -46,3 +46,33 @@ fn simulate_runs_the_oracle_and_names_an_unknown_objective() {
     assert!(!ok);
     assert!(err.contains("unknown objective \"clicks\""), "{err}");
 }
+
+/// The production loop on the simulator: serve with exploration and log,
+/// train from the log alone, and get a blob the ranker loads.
+#[test]
+fn simulate_writes_a_log_that_train_learns_from() {
+    let dir = std::env::temp_dir().join(format!("mtfuse-cli-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("round0.parquet");
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_mtfuse")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    let out = run(&["simulate", "--policy", "models/static.safetensors", "--explore", "0.15", "--sessions", "30", "--log", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("rows, 30 sessions"), "{said}");
+    let cfg = dir.join("tiny.toml");
+    std::fs::write(&cfg, "updates_per_round = 40\ncritic_warmup = 10\nbatch = 8\nactor_hidden = [8]\ncritic_hidden = [8]\nensemble = 2\n").unwrap();
+    let blob = dir.join("enhanced.safetensors");
+    let out = run(&["train", "--log", dir.join("*.parquet").to_str().unwrap(), "--algo", "enhanced", "--config", cfg.to_str().unwrap(), "--out", blob.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ranker = mtfuse::Ranker::from_bytes(&std::fs::read(&blob).unwrap()).unwrap();
+    assert_eq!(ranker.kind(), mtfuse::PolicyKind::Enhanced);
+    assert_eq!(ranker.blob().meta.summary["source"], "log");
+
+    let (ok, err) = mtfuse(&["train", "--log", log.to_str().unwrap(), "--algo", "static", "--out", "/dev/null"]);
+    assert!(!ok && err.contains("--algo static --log"), "{err}");
+    let (ok, err) = mtfuse(&["simulate", "--policy", "models/static.safetensors", "--sessions", "2", "--log", log.to_str().unwrap(), "--explore", "2"]);
+    assert!(!ok && err.contains("--explore: 2 is not a half-width in [0, 1]"), "{err}");
+    let (ok, err) = mtfuse(&["train", "--log", dir.join("missing.parquet").to_str().unwrap(), "--algo", "enhanced", "--out", "/dev/null"]);
+    assert!(!ok && err.contains("no files match") && err.contains("missing.parquet"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -29,6 +29,8 @@ pub enum TrainError {
     /// A trained or baseline policy did not make a valid blob.
     #[error("cannot build the policy's weight blob")]
     Blob(#[source] BlobError),
+    #[error("the log has {got} objectives; the trainer handles {want}")]
+    LogObjectives { got: usize, want: usize },
     #[error("the baseline action has {got} dimensions, the action space {want}")]
     BaselineWidth { got: usize, want: usize },
 }

@@ -36,6 +36,10 @@ impl Policy for Explore<'_> {
         let n = cols.scores.len() / K;
         let r = self.inner.rank_columns(cols, n)?;
         out.actions.clear();
+        out.base.clear();
+        for j in 0..n {
+            out.base.extend_from_slice(if r.per_item { &r.norm_actions[j * A..(j + 1) * A] } else { &r.norm_actions[..A] });
+        }
         if self.per_item {
             for j in 0..n {
                 let base = if r.per_item { &r.norm_actions[j * A..(j + 1) * A] } else { &r.norm_actions[..A] };
@@ -107,6 +111,10 @@ mod tests {
         assert!(!actions.is_empty());
         assert!(actions.iter().all(|a| (a - 0.2).abs() <= 0.15 + 1e-6));
         assert!(actions.iter().any(|a| (a - 0.2).abs() > 0.05), "no exploration happened");
+        // The log keeps the centre of the box: the policy's action before the noise.
+        let log = explored_session(false);
+        assert_eq!(log[0].base.len(), log[0].actions.len());
+        assert!(log[0].base.iter().all(|&b| (b - 0.2).abs() < 1e-6), "{:?}", &log[0].base[..4]);
     }
 
     #[test]

@@ -1,5 +1,4 @@
-//! Policies as weight blobs: the action ranges, the schema a blob trained on
-//! the simulator carries, and the round trip from trained weights to a
+//! Policies as weight blobs: the action ranges, the schema a blob carries, and the round trip from trained weights to a
 //! `Ranker`, so training evaluates exactly what serving would run.
 
 use crate::blob::{Blob, BlobMeta, PolicyWeights, DEFAULT_OBJECTIVES};
@@ -27,10 +26,15 @@ pub fn action_ranges() -> (Vec<f32>, Vec<f32>) {
 /// One line of the metrics log (JSON lines).
 pub type Metrics = Vec<serde_json::Value>;
 
-/// Feature list of a blob trained on `sim`: the simulator's user, context
-/// and item features, then the kind's score or request statistics.
-pub fn blob_features(sim: &Simulator, kind: PolicyKind, score_stats: &[(f32, f32)]) -> Vec<Feature> {
-    let mut f: Vec<Feature> = [FeatureGroup::User, FeatureGroup::Context, FeatureGroup::Item].iter().flat_map(|g| sim.group(*g).cloned()).collect();
+/// The simulator's user, context and item features, in blob order.
+pub fn sim_features(sim: &Simulator) -> Vec<Feature> {
+    [FeatureGroup::User, FeatureGroup::Context, FeatureGroup::Item].iter().flat_map(|g| sim.group(*g).cloned()).collect()
+}
+
+/// Feature list of a blob: the user, context and item features `base`, then
+/// the kind's score or request statistics.
+pub fn blob_features(base: &[Feature], kind: PolicyKind, score_stats: &[(f32, f32)]) -> Vec<Feature> {
+    let mut f = base.to_vec();
     match kind {
         PolicyKind::Enhanced => f.extend(DEFAULT_OBJECTIVES.iter().zip(score_stats).map(|(o, (m, s))| Feature { name: o.to_string(), group: FeatureGroup::Score, mean: *m, std: *s })),
         PolicyKind::UserLevel => {
@@ -45,7 +49,8 @@ pub fn blob_features(sim: &Simulator, kind: PolicyKind, score_stats: &[(f32, f32
 
 /// Everything a trained policy's blob records besides its weights.
 pub struct BlobSpec<'a> {
-    pub sim: &'a Simulator,
+    /// User, context and item features with their normalisation.
+    pub features: Vec<Feature>,
     pub kind: PolicyKind,
     /// Normalisation of the score (enhanced) or request-statistic (user-level) inputs.
     pub stats: Vec<(f32, f32)>,
@@ -60,7 +65,7 @@ impl BlobSpec<'_> {
         BlobMeta {
             kind: self.kind,
             objectives: DEFAULT_OBJECTIVES.iter().map(|s| s.to_string()).collect(),
-            features: blob_features(self.sim, self.kind, &self.stats),
+            features: blob_features(&self.features, self.kind, &self.stats),
             action_low,
             action_high,
             baseline_action: self.baseline.clone(),
@@ -84,6 +89,6 @@ impl BlobSpec<'_> {
 
 /// A static policy as a ranker (its normalised action, shared by all).
 pub fn static_ranker(sim: &Simulator, action: &[f32], cfg: &TrainConfig, summary: serde_json::Value) -> Result<Ranker, TrainError> {
-    let spec = BlobSpec { sim, kind: PolicyKind::Static, stats: vec![], hidden: vec![], baseline: action.to_vec(), cfg };
+    let spec = BlobSpec { features: sim_features(sim), kind: PolicyKind::Static, stats: vec![], hidden: vec![], baseline: action.to_vec(), cfg };
     Ok(spec.export(PolicyWeights::Static(action.to_vec()), summary)?.0)
 }

@@ -3,7 +3,8 @@
 //! Each part of the paper's algorithm has its own file:
 //! - `static_search`: the static baseline, a cross-entropy search;
 //! - `progressive`: UnifiedRL and EnhancedRL, the progressive rounds of
-//!   collect-then-train that read top to bottom;
+//!   collect-then-train that read top to bottom, and `update`, one step of
+//!   critics and actor on a minibatch;
 //! - `state`: the enhanced state (per pair) and UnifiedRL's request state;
 //! - `explore`: the exploration box that collects data, and φ;
 //! - `batch`: the logged lists and the minibatches drawn from them;
@@ -12,6 +13,7 @@
 //! - `margin` and `gate`: this project's additions (the margin critic and
 //!   the rollout gate), documented in `models/README.md`;
 //! - `net`: the small MLP with hand-written gradients, and Adam;
+//! - `offline`: training from session logs, with no simulator;
 //! - `export`: trained weights as blobs; `plot`: learning curves.
 
 pub mod actor;
@@ -24,14 +26,17 @@ pub mod export;
 pub mod gate;
 pub mod margin;
 pub mod net;
+pub mod offline;
 pub mod plot;
 pub mod progressive;
 pub mod state;
 pub mod static_search;
+pub mod update;
 
 pub use config::TrainConfig;
 pub use error::TrainError;
 pub use export::{static_ranker, Metrics};
+pub use offline::train_from_log;
 pub use progressive::{train_rl, Trained};
 pub use static_search::train_static;
 

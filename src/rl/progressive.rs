@@ -4,20 +4,19 @@
 //! new policy becomes the next round's behaviour policy. Restarts repeat the
 //! rounds from other initialisations, and the rollout gate picks what ships.
 
-use rand::rngs::StdRng;
 
 use crate::fusion::ActionSpace;
 use crate::ranker::Ranker;
 use crate::rng::{key, stream, Purpose};
-use crate::rl::actor::{ActorLearner, ActorStep};
-use crate::rl::batch::{logged_lists, Batch, LoggedList, NextBatch, TargetMargin};
-use crate::rl::net::{concat, rows, with_column};
+use crate::rl::actor::ActorLearner;
+use crate::rl::batch::logged_lists;
 use crate::rl::critic::CriticEnsemble;
 use crate::rl::explore::Explore;
-use crate::rl::export::{action_ranges, static_ranker, BlobSpec, Metrics, A};
+use crate::rl::export::{action_ranges, sim_features, static_ranker, BlobSpec, Metrics, A};
 use crate::rl::gate::{shrunk, Gate, Kept};
-use crate::rl::margin::{margin_feature, margin_scale};
+use crate::rl::margin::margin_scale;
 use crate::rl::state::score_stats;
+use crate::rl::update::Learner;
 use crate::rl::{TrainConfig, TrainError};
 use crate::schema::{PolicyKind, Schema};
 use crate::sim::{run_session, run_sessions, Simulator, Transition};
@@ -69,14 +68,14 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
             let t0 = std::time::Instant::now();
             for update in 0..cfg.updates_per_round {
                 let warmup = round == 0 && update < cfg.critic_warmup;
-                let (pairs, losses) = run.update(&lists, &mut actor, &mut critics, warmup, &mut rng);
+                let (pairs, losses) = run.learner().update(&lists, &mut actor, &mut critics, warmup, &mut rng);
                 pair_updates += pairs;
                 if let Some((critic, objective, penalty)) = losses.filter(|_| update % 50 == 0 || update + 1 == cfg.updates_per_round) {
                     metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "update": update, "losses/critic": critic / (2 * cfg.ensemble) as f32, "losses/actor_objective": objective, "losses/box_penalty": penalty}));
                 }
             }
             train_secs += t0.elapsed().as_secs_f64();
-            metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "charts/critic_dq_da_at_baseline": run.dq_da_at_baseline(&critics, &lists)}));
+            metrics.push(serde_json::json!({"algo": algo, "restart": restart, "round": round, "charts/critic_dq_da_at_baseline": run.learner().dq_da_at(&critics, &lists, baseline)}));
             let policy = current.insert(run.spec.actor(&actor.net, run.shared, serde_json::Value::Null)?.0);
             let v = gate.consider(&run.session_returns(policy)?, || actor.net.clone(), (restart, round), 1.0);
             returns.push((v.ret, v.ci));
@@ -105,7 +104,6 @@ struct Run<'a> {
     cfg: &'a TrainConfig,
     algo: &'static str,
     kind: PolicyKind,
-    baseline: &'a [f32],
     spec: BlobSpec<'a>,
     schema: Schema,
     /// Leading inputs that are per request (the actor's split first layer).
@@ -123,7 +121,7 @@ impl<'a> Run<'a> {
         for s in 0..cfg.sessions_per_round.min(500) {
             run_session(sim, &mut explore, s % sim.n_users(), sessions, (s / sim.n_users()) as u64, Some(&mut first))?;
         }
-        let spec = BlobSpec { sim, kind, stats: score_stats(kind, &first), hidden: cfg.actor_hidden.clone(), baseline: baseline.to_vec(), cfg };
+        let spec = BlobSpec { features: sim_features(sim), kind, stats: score_stats(kind, &first), hidden: cfg.actor_hidden.clone(), baseline: baseline.to_vec(), cfg };
         let meta = spec.meta(serde_json::Value::Null);
         let schema = Schema::new(kind, meta.objectives, meta.features)?;
         let shared = if kind == PolicyKind::Enhanced { schema.shared_width() } else { 0 };
@@ -131,7 +129,7 @@ impl<'a> Run<'a> {
         let space = ActionSpace { lo, hi };
         let margin = (cfg.critic_margin && kind == PolicyKind::Enhanced).then(|| margin_scale(&space, &first));
         let algo = if kind == PolicyKind::Enhanced { "enhanced" } else { "user" };
-        Ok(Run { sim, cfg, algo, kind, baseline, spec, schema, shared, space, margin })
+        Ok(Run { sim, cfg, algo, kind, spec, schema, shared, space, margin })
     }
 
     /// Critic input: state, action, and the margin when the critics see it.
@@ -157,36 +155,8 @@ impl<'a> Run<'a> {
         Ok(log)
     }
 
-    /// One gradient update: a batch of lists, their TD targets, a critic
-    /// step and (after the warm-up) an actor step. Returns the pairs used and
-    /// the critic loss, actor objective and box penalty of an actor step.
-    fn update(&self, lists: &[LoggedList], actor: &mut ActorLearner, critics: &mut CriticEnsemble, warmup: bool, rng: &mut StdRng) -> (usize, Option<(f32, f32, f32)>) {
-        let cfg = self.cfg;
-        let batch = Batch::draw(lists, cfg.batch, cfg.critic_unshown, self.margin, rng);
-        let target_margin = self.margin.map(|scale| TargetMargin { actor_t: &actor.target, space: &self.space, scale });
-        let next = NextBatch::draw(lists, &batch, cfg.critic_unshown, target_margin.as_ref(), rng);
-        let targets = critics.td_target(lists, &batch, &next, &actor.target, cfg);
-        let critic_loss = critics.fit(&with_column(concat(&batch.states, &batch.actions), &batch.margins), &batch, &targets);
-        if warmup {
-            critics.soft_update(cfg.tau);
-            return (batch.pairs(), None);
-        }
-        let how = ActorStep { cfg, list_centred: cfg.list_centred_actor && self.kind == PolicyKind::Enhanced, margin: self.margin.map(|s| (&self.space, s)) };
-        let (objective, penalty) = actor.step(critics, &batch, &how);
-        critics.soft_update(cfg.tau);
-        (batch.pairs(), Some((critic_loss, objective, penalty)))
-    }
-
-    /// The critics' mean action gradient at the baseline action over a
-    /// round's shown pairs, to set beside `mtfuse probe`'s finite differences.
-    fn dq_da_at_baseline(&self, critics: &CriticEnsemble, lists: &[LoggedList]) -> Vec<f32> {
-        let st: Vec<&Vec<f32>> = lists.iter().take(2000).flat_map(|x| x.shown.iter().map(|&p| &x.states[p])).collect();
-        let mg: Vec<f32> = match self.margin {
-            Some(scale) => lists.iter().take(2000).flat_map(|x| x.shown.iter().map(move |&p| margin_feature(x.margins[p], scale))).collect(),
-            None => vec![],
-        };
-        let at_baseline = ndarray::Array2::from_shape_fn((st.len(), A), |(_, k)| self.baseline[k]);
-        critics.mean_action_grad(&with_column(concat(&rows(&st), &at_baseline), &mg), self.cfg)
+    fn learner(&self) -> Learner<'_> {
+        Learner { cfg: self.cfg, kind: self.kind, space: &self.space, margin: self.margin }
     }
 
     /// Exports what the gate kept, with the run's summary in the blob.

@@ -11,24 +11,32 @@ use crate::stats::request_score_stats;
 /// The normalised state rows a ranker with this schema computes for a
 /// transition: one per candidate (enhanced) or one for the request.
 pub fn pair_states(sim: &Simulator, schema: &Schema, t: &Transition) -> Vec<Vec<f32>> {
+    let items: Vec<f32> = t.candidates.iter().flat_map(|&i| sim.item_row(i as usize).iter().copied()).collect();
+    request_states(schema, sim.user_row(t.user as usize), &t.context, &items, &t.scores)
+}
+
+/// The normalised state rows of a request from its raw features: user and
+/// context, then per candidate its item features and scores (enhanced), or
+/// each objective's mean and std over the candidates (user-level).
+pub fn request_states(schema: &Schema, user: &[f32], context: &[f32], items: &[f32], scores: &[f32]) -> Vec<Vec<f32>> {
     let norm = |v: f32, i: usize| (v - schema.mean[i]) * schema.inv_std[i];
-    let mut shared: Vec<f32> = sim.user_row(t.user as usize).iter().enumerate().map(|(i, &v)| norm(v, schema.user.start + i)).collect();
-    shared.extend(t.context.iter().enumerate().map(|(i, &v)| norm(v, schema.context.start + i)));
+    let mut shared: Vec<f32> = user.iter().enumerate().map(|(i, &v)| norm(v, schema.user.start + i)).collect();
+    shared.extend(context.iter().enumerate().map(|(i, &v)| norm(v, schema.context.start + i)));
+    let fi = schema.item.len();
     match schema.kind {
-        PolicyKind::Enhanced => t
-            .candidates
-            .iter()
+        PolicyKind::Enhanced => scores
+            .chunks_exact(K)
             .enumerate()
-            .map(|(p, &item)| {
+            .map(|(p, row)| {
                 let mut s = shared.clone();
-                s.extend(sim.item_row(item as usize).iter().enumerate().map(|(i, &v)| norm(v, schema.item.start + i)));
-                s.extend(t.scores[p * K..(p + 1) * K].iter().enumerate().map(|(i, &v)| norm(v, schema.score.start + i)));
+                s.extend(items[p * fi..(p + 1) * fi].iter().enumerate().map(|(i, &v)| norm(v, schema.item.start + i)));
+                s.extend(row.iter().enumerate().map(|(i, &v)| norm(v, schema.score.start + i)));
                 s
             })
             .collect(),
         _ => {
             let mut s = shared;
-            s.extend(request_score_stats(&t.scores, K).iter().enumerate().map(|(i, &v)| norm(v as f32, schema.request.start + i)));
+            s.extend(request_score_stats(scores, K).iter().enumerate().map(|(i, &v)| norm(v as f32, schema.request.start + i)));
             vec![s]
         }
     }

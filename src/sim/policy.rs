@@ -19,6 +19,10 @@ pub struct Decision {
     /// policies with no fusion action (random, sort-by-score).
     pub actions: Vec<f32>,
     pub per_item: bool,
+    /// An exploring policy's actions before its noise, one row of `2k` per
+    /// candidate: the centre of the exploration box, which a session log
+    /// records. Empty for policies that do not explore.
+    pub base: Vec<f32>,
 }
 
 impl Decision {

@@ -34,6 +34,10 @@ pub struct Transition {
     /// order (empty for policies without actions): a trainer needs the
     /// actions of the items that were not shown as well.
     pub actions: Vec<f32>,
+    /// An exploring policy's actions before its noise (`candidates × 2k`;
+    /// empty when it does not explore).
+    #[serde(default)]
+    pub base: Vec<f32>,
     pub responses: Vec<Response>,
     /// Per-pair rewards under the simulator's weights.
     pub rewards: Vec<f32>,
@@ -86,6 +90,7 @@ pub fn run_session<P: Policy + ?Sized>(sim: &Simulator, policy: &mut P, user: us
         }
         sim.mtl_scores(user, &req.candidates, &context, &mut req.scores);
         let cols = Columns { user: &req.user, context: &context, items: &req.items, scores: &req.scores };
+        req.decision.base.clear();
         policy.decide(&cols, cfg.shown, &mut req.decision)?;
         let (responses, rewards) = respond_to_list(sim, user, &context, &req, &mut resp_rng, &mut stats);
         let list_reward: f32 = rewards.iter().sum();
@@ -100,8 +105,8 @@ pub fn run_session<P: Policy + ?Sized>(sim: &Simulator, policy: &mut P, user: us
         let done = temper <= 0.0 || t + 1 == cfg.max_requests;
         if let Some(log) = log.as_deref_mut() {
             let actions = (0..req.candidates.len()).filter_map(|p| req.decision.action(p, 2 * K)).flatten().copied().collect();
-            let (candidates, scores, shown) = (req.candidates.clone(), req.scores.clone(), req.decision.order.clone());
-            log.push(Transition { user: user as u32, t: t as u32, context, candidates, scores, shown, actions, responses, rewards, done });
+            let (candidates, scores, shown, base) = (req.candidates.clone(), req.scores.clone(), req.decision.order.clone(), req.decision.base.clone());
+            log.push(Transition { user: user as u32, t: t as u32, context, candidates, scores, shown, actions, base, responses, rewards, done });
         }
         if done {
             break;
