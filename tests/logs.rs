@@ -238,3 +238,18 @@ fn a_policy_trains_from_a_log_with_its_own_features() {
     let err = train_from_log(&log, PolicyKind::UserLevel, &cfg, &mut Vec::new(), &|_| {}).err().expect("refused").to_string();
     assert!(err.contains("user-level training needs one action per request"), "{err}");
 }
+
+/// The committed example log (docs/log-format.md) still reads: a change that
+/// breaks old files fails here and needs a new format version.
+#[test]
+fn the_example_log_reads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/session-log.parquet");
+    let log = read_logs(path.to_str().unwrap()).unwrap();
+    assert_eq!((log.rows, log.schema.version, log.schema.k()), (300, 1, K));
+    assert_eq!(log.schema.item.len(), 5);
+    let first = &log.requests[0];
+    assert_eq!((first.session.as_str(), first.request, first.candidates(K), first.shown.len()), ("5-0", 0, 50, 6));
+    assert!(log.requests.iter().filter(|q| q.done).count() == 2);
+    assert!(first.actions.iter().zip(&first.base).all(|(a, b)| (a - b).abs() <= first.explore + 1e-6));
+    assert!(matches!(read_logs("tests/fixtures/tiny-request.json"), Err(LogError::Parquet { .. }) | Err(LogError::NoFiles(_))));
+}
