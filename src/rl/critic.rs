@@ -6,6 +6,7 @@
 
 use ndarray::{s, Array2};
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 
 use crate::rl::batch::{Batch, LoggedList, NextBatch};
 use crate::rl::explore::phi;
@@ -46,14 +47,14 @@ impl CriticEnsemble {
                 .map(|r| next.weight[r] * phi(&a_next.row(r).to_vec(), &next.centres.row(r).to_vec(), cfg.explore, cfg.kappa))
                 .collect();
             let x_next = with_column(concat(&next.states, &a_next), &next.margins);
-            for (group, targets) in next_value.iter_mut().zip(&self.targets) {
-                for (value, q_net) in group.iter_mut().zip(targets) {
-                    let q = q_net.predict(&x_next);
-                    for (r, &bi) in next.owner.iter().enumerate() {
-                        value[bi] += weight[r] * q[[r, 0]];
-                    }
+            // Members are independent: each on its own core, each summing in row order.
+            let members: Vec<(&mut Vec<f32>, &Mlp)> = next_value.iter_mut().zip(&self.targets).flat_map(|(group, targets)| group.iter_mut().zip(targets)).collect();
+            members.into_par_iter().for_each(|(value, q_net)| {
+                let q = q_net.predict(&x_next);
+                for (r, &bi) in next.owner.iter().enumerate() {
+                    value[bi] += weight[r] * q[[r, 0]];
                 }
-            }
+            });
         }
         for (g, group) in next_value.iter_mut().enumerate() {
             for member in group.iter_mut() {
@@ -70,9 +71,10 @@ impl CriticEnsemble {
     /// pairs `x`; returns the summed `critic_loss` (mean squared TD error per list).
     pub fn fit(&mut self, x: &Array2<f32>, batch: &Batch, targets: &[Vec<Vec<f32>>]) -> f32 {
         let b = batch.lists.len();
-        let mut critic_loss = 0.0f32;
-        for ((group, opts), group_targets) in self.nets.iter_mut().zip(&mut self.opts).zip(targets) {
-            for ((net, opt), target) in group.iter_mut().zip(opts).zip(group_targets) {
+        let members: Vec<((&mut Mlp, &mut Adam), &Vec<f32>)> = self.nets.iter_mut().zip(&mut self.opts).zip(targets).flat_map(|((group, opts), group_targets)| group.iter_mut().zip(opts).zip(group_targets)).collect();
+        let losses: Vec<f32> = members
+            .into_par_iter()
+            .map(|((net, opt), target)| {
                 let tape = net.forward(x);
                 let q = Mlp::out(&tape);
                 let mut pred = vec![0.0f32; b];
@@ -80,13 +82,14 @@ impl CriticEnsemble {
                     pred[bi] += batch.weight[r] * q[[r, 0]];
                 }
                 let err: Vec<f32> = pred.iter().zip(target).map(|(p, t)| p - t).collect();
-                critic_loss += err.iter().map(|e| e * e).sum::<f32>() / b as f32;
                 let grad = Array2::from_shape_fn((batch.pairs(), 1), |(r, _)| 2.0 * batch.weight[r] * err[batch.owner[r]] / b as f32);
                 let (grads, _) = net.backward(&tape, &grad);
                 opt.step(net, &grads);
-            }
-        }
-        critic_loss
+                err.iter().map(|e| e * e).sum::<f32>() / b as f32
+            })
+            .collect();
+        // Summed in member order, so the loss does not depend on the thread count.
+        losses.iter().fold(0.0f32, |sum, l| sum + l)
     }
 
     /// The gradient of the actor's objective term `Σ_g w_g (mean_m Q − λ std_m Q)`
@@ -100,19 +103,30 @@ impl CriticEnsemble {
         let mut objective = 0.0f32;
         let mm = cfg.ensemble as f32;
         for g in 0..GROUPS {
-            let tapes: Vec<_> = self.nets[g].iter().map(|c| c.forward(x)).collect();
+            let tapes: Vec<_> = self.nets[g].par_iter().map(|c| c.forward(x)).collect();
             let qs: Vec<Array2<f32>> = tapes.iter().map(|t| Mlp::out(t).clone()).collect();
-            for m in 0..cfg.ensemble {
-                let dq = Array2::from_shape_fn((p, 1), |(r, _)| {
-                    let mean = qs.iter().map(|q| q[[r, 0]]).sum::<f32>() / mm;
-                    let std = (qs.iter().map(|q| (q[[r, 0]] - mean).powi(2)).sum::<f32>() / mm).sqrt();
-                    let dstd = if std > 1e-6 { (qs[m][[r, 0]] - mean) / (mm * std) } else { 0.0 };
-                    if m == 0 {
-                        objective += cfg.group_weights[g] * (mean - cfg.lambda * std) / p as f32;
-                    }
-                    -cfg.group_weights[g] * (1.0 / mm - cfg.lambda * dstd) / p as f32
-                });
-                let (_, gx) = self.nets[g][m].backward(&tapes[m], &dq);
+            let moments = |r: usize| {
+                let mean = qs.iter().map(|q| q[[r, 0]]).sum::<f32>() / mm;
+                let std = (qs.iter().map(|q| (q[[r, 0]] - mean).powi(2)).sum::<f32>() / mm).sqrt();
+                (mean, std)
+            };
+            for r in 0..p {
+                let (mean, std) = moments(r);
+                objective += cfg.group_weights[g] * (mean - cfg.lambda * std) / p as f32;
+            }
+            // Each member's input gradient on its own core; summed below in member order.
+            let gxs: Vec<Array2<f32>> = (0..cfg.ensemble)
+                .into_par_iter()
+                .map(|m| {
+                    let dq = Array2::from_shape_fn((p, 1), |(r, _)| {
+                        let (mean, std) = moments(r);
+                        let dstd = if std > 1e-6 { (qs[m][[r, 0]] - mean) / (mm * std) } else { 0.0 };
+                        -cfg.group_weights[g] * (1.0 / mm - cfg.lambda * dstd) / p as f32
+                    });
+                    self.nets[g][m].backward(&tapes[m], &dq).1
+                })
+                .collect();
+            for gx in gxs {
                 grad_a += &gx.slice(s![.., at..at + A]);
                 for (r, d) in dmargin.iter().enumerate() {
                     let dq_dmargin = gx[[r, at + A]];

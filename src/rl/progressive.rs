@@ -286,6 +286,19 @@ mod tests {
         }
     }
 
+    /// The critic members update in parallel, each summing in its own
+    /// order and the results combined in member order: one thread or two
+    /// train the same weights.
+    #[test]
+    fn training_does_not_depend_on_the_thread_count() {
+        let sim = sim();
+        let cfg = TrainConfig { ensemble: 3, ..tiny() };
+        let train = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| train_rl(&sim, PolicyKind::Enhanced, &[0.1; A], &cfg, &mut Vec::new(), &|_| {}).unwrap());
+        let (one, two) = (train(1), train(2));
+        assert_eq!(one.ranker.blob().weights, two.ranker.blob().weights);
+        assert_eq!(one.returns, two.returns);
+    }
+
     #[test]
     fn a_baseline_of_the_wrong_width_is_refused() {
         let err = train_rl(&sim(), PolicyKind::Enhanced, &[0.0; 3], &tiny(), &mut Vec::new(), &|_| {}).err().expect("refused");
