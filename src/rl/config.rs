@@ -77,6 +77,11 @@ pub struct TrainConfig {
     /// policy that the rollout gate also evaluates (the full round and the
     /// baseline are always candidates). Empty: the round as trained only.
     pub gate_shrink: Vec<f32>,
+    /// The rollout gate: ship the best round that beats the baseline by more
+    /// than the paired 95% CI, else the baseline. `false` ships the last
+    /// round of the last restart as trained, to compare with trainers that
+    /// have no gate, such as `train --log`.
+    pub gate: bool,
     /// Weights w_g of critic group A (long view, watch time) and B (interactions).
     pub group_weights: [f32; 2],
     /// Cross-entropy search for the static policy: iterations.
@@ -119,6 +124,7 @@ impl Default for TrainConfig {
             critic_unshown: 6,
             critic_margin: true,
             gate_shrink: vec![],
+            gate: true,
             restarts: 3,
             group_weights: [1.0, 1.0],
             es_iterations: 10,

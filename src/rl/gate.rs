@@ -24,6 +24,8 @@ pub struct Verdict {
 }
 
 pub struct Gate {
+    /// Closed: clear gains only. Open: every full round replaces the last.
+    closed: bool,
     base_returns: Vec<f64>,
     pub base_ret: f64,
     kept: Kept,
@@ -31,9 +33,9 @@ pub struct Gate {
 
 impl Gate {
     /// A gate whose fallback is `baseline_actor` with per-session returns `base_returns`.
-    pub fn new(base_returns: Vec<f64>, baseline_actor: Mlp) -> Gate {
+    pub fn new(base_returns: Vec<f64>, baseline_actor: Mlp, closed: bool) -> Gate {
         let base_ret = mean_ci(base_returns.iter().copied()).0;
-        Gate { base_returns, base_ret, kept: Kept { ret: base_ret, actor: baseline_actor, at: None, shrink: 0.0 } }
+        Gate { closed, base_returns, base_ret, kept: Kept { ret: base_ret, actor: baseline_actor, at: None, shrink: 0.0 } }
     }
 
     /// Judges a candidate on the same sessions as the baseline and keeps it
@@ -41,7 +43,8 @@ impl Gate {
     pub fn consider(&mut self, returns: &[f64], actor: impl FnOnce() -> Mlp, at: (usize, usize), shrink: f32) -> Verdict {
         let (ret, ci) = mean_ci(returns.iter().copied());
         let (lift, lift_ci) = paired_lift(&self.base_returns, returns);
-        if lift - lift_ci > 0.0 && ret > self.kept.ret {
+        let keep = if self.closed { lift - lift_ci > 0.0 && ret > self.kept.ret } else { shrink == 1.0 };
+        if keep {
             self.kept = Kept { ret, actor: actor(), at: Some(at), shrink };
         }
         Verdict { ret, ci, lift, lift_ci }
@@ -97,7 +100,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(6);
         let net = |rng: &mut StdRng| Mlp::new(&[2, A], Head::Tanh, rng);
         let base: Vec<f64> = (0..400).map(|i| (i % 17) as f64 * 0.3).collect();
-        let mut gate = Gate::new(base.clone(), net(&mut rng));
+        let mut gate = Gate::new(base.clone(), net(&mut rng), true);
         let noisy: Vec<f64> = base.iter().enumerate().map(|(i, b)| b + 0.01 + if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
         let v = gate.consider(&noisy, || net(&mut rng), (0, 0), 1.0);
         assert!(v.ret > gate.base_ret && v.lift - v.lift_ci < 0.0);
@@ -107,5 +110,11 @@ mod tests {
         gate.consider(&smaller, || net(&mut rng), (1, 0), 0.5);
         let kept = gate.into_kept();
         assert_eq!((kept.at, kept.shrink), (Some((0, 1)), 1.0));
+        // Open, the gate ships the last full round whatever it scored.
+        let mut open = Gate::new(base.clone(), net(&mut rng), false);
+        open.consider(&steady, || net(&mut rng), (0, 0), 1.0);
+        open.consider(&noisy, || net(&mut rng), (0, 1), 1.0);
+        open.consider(&steady, || net(&mut rng), (0, 1), 0.5);
+        assert_eq!(open.into_kept().at, Some((0, 1)));
     }
 }

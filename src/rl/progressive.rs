@@ -57,7 +57,7 @@ pub fn train_rl(sim: &Simulator, kind: PolicyKind, baseline: &[f32], cfg: &Train
         let mut actor = ActorLearner::new(run.schema.input_width(), baseline, cfg, &mut rng);
         let mut critics = CriticEnsemble::new(&run.critic_widths(), run.schema.input_width(), cfg, &mut rng);
         // The baseline as an actor: zero output weights, the baseline as bias.
-        let gate = gate.get_or_insert_with(|| Gate::new(base_returns.clone(), shrunk(&actor.net, 0.0, baseline)));
+        let gate = gate.get_or_insert_with(|| Gate::new(base_returns.clone(), shrunk(&actor.net, 0.0, baseline), cfg.gate));
         let tag = if cfg.restarts > 1 { format!(" restart {restart}") } else { String::new() };
         let mut current: Option<Ranker> = None;
         for round in 0..cfg.rounds {
