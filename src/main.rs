@@ -415,7 +415,7 @@ mod cli {
 
     /// Runs sessions under a blob plus exploration and writes them as a
     /// session log, as a production logger would.
-    fn simulate_log(sim: &mtfuse::sim::Simulator, a: &SimulateArgs, out: &PathBuf) -> Result<(), Error> {
+    fn simulate_log(sim: &mtfuse::sim::Simulator, a: &SimulateArgs, out: &std::path::Path) -> Result<(), Error> {
         use mtfuse::logs::{write::from_transition, LogSchema, SessionLogWriter};
         use mtfuse::rng::{stream, Purpose};
         if !(a.explore.is_finite() && (0.0..=1.0).contains(&a.explore)) {
@@ -467,8 +467,7 @@ mod cli {
             (mtfuse::PolicyKind::Static, Some(_)) => return Err("--algo static --log: the static search needs an off-policy return estimate from logs, which is not built yet; train static on the simulator".into()),
             (_, Some(pattern)) => {
                 // No simulator on this path: everything comes from the log.
-                let log = mtfuse::logs::read_logs(pattern)?;
-                let trained = rl::train_from_log(&log, kind, &cfg, &mut metrics, &progress)?;
+                let trained = rl::train_from_log_files(pattern, kind, &cfg, &mut metrics, &progress)?;
                 progress(&format!("training throughput: {:.0} pair-updates/s", trained.pair_updates_per_s));
                 trained.bytes
             }

@@ -37,6 +37,8 @@ pub enum Purpose {
     Restart = 25,
     /// `simulate --log`: the serving policy's exploration noise.
     LogNoise = 30,
+    /// `train --log`: which sessions the bounded sample keeps.
+    LogReservoir = 31,
 }
 
 /// The seed of stream `purpose` at indices `(a, b)` under `seed`, mixed

@@ -156,7 +156,8 @@ fn a_glob_reads_files_in_name_order_and_refuses_disagreeing_schemas() {
 fn bad_values_are_named_by_file_row_group_row_and_column() {
     let s = schema(2);
     let d = dir();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<LoggedRequest>)>, &str)> = vec![
+    type Spoil = Box<dyn Fn(&mut Vec<LoggedRequest>)>;
+    let cases: Vec<(&str, Spoil, &str)> = vec![
         ("nan-feature", Box::new(|r| r[1].items[3] = f32::NAN), "row 11, column \"item.f1\": is NaN, expected a finite number"),
         ("inf-score", Box::new(|r| r[0].scores[2 * K + 1] = f32::INFINITY), "row 2, column \"score.long_view\": is inf, expected a finite number"),
         ("wide-action", Box::new(|r| r[2].actions[5 * 2 * K] = 1.5), "row 25, column \"action.power.click\": is 1.5, outside the normalised action range [-1, 1]"),
@@ -252,4 +253,30 @@ fn the_example_log_reads() {
     assert!(log.requests.iter().filter(|q| q.done).count() == 2);
     assert!(first.actions.iter().zip(&first.base).all(|(a, b)| (a - b).abs() <= first.explore + 1e-6));
     assert!(matches!(read_logs("tests/fixtures/tiny-request.json"), Err(LogError::Parquet { .. }) | Err(LogError::NoFiles(_))));
+}
+
+/// Training from files streams the log twice and keeps at most
+/// `log_sessions` whole sessions: memory is bounded by the sample.
+#[test]
+fn training_from_files_keeps_a_bounded_sample_of_whole_sessions() {
+    let s = schema(3);
+    let d = dir().join("reservoir");
+    std::fs::create_dir_all(&d).unwrap();
+    let reqs = requests(&s, 10, 9);
+    write(&d.join("a.parquet"), &s, &reqs[..12]);
+    write(&d.join("b.parquet"), &s, &reqs[12..]);
+    let pattern = d.join("*.parquet");
+    let cfg = TrainConfig { updates_per_round: 20, critic_warmup: 5, batch: 8, actor_hidden: vec![8], critic_hidden: vec![8], ensemble: 2, log_sessions: 4, ..Default::default() };
+    let trained = mtfuse::rl::train_from_log_files(pattern.to_str().unwrap(), PolicyKind::Enhanced, &cfg, &mut Vec::new(), &|_| {}).unwrap();
+    let summary = &trained.ranker.blob().meta.summary;
+    assert_eq!((summary["requests"].as_u64(), summary["rows"].as_u64()), (Some(4 * 3), Some(10 * 3 * 10)));
+    let all = mtfuse::rl::train_from_log_files(pattern.to_str().unwrap(), PolicyKind::Enhanced, &TrainConfig { log_sessions: 100, ..cfg.clone() }, &mut Vec::new(), &|_| {}).unwrap();
+    assert_eq!(all.ranker.blob().meta.summary["requests"].as_u64(), Some(30));
+    // A bad row anywhere fails the first pass: nothing is trained.
+    let mut bad = reqs.clone();
+    bad[29].scores[0] = f32::NAN;
+    write(&d.join("b.parquet"), &s, &bad[12..]);
+    let err = mtfuse::rl::train_from_log_files(pattern.to_str().unwrap(), PolicyKind::Enhanced, &cfg, &mut Vec::new(), &|_| {}).err().expect("refused");
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(err.to_string() == "cannot train from the session log" && cause.contains("b.parquet: row group 0, row 170, column \"score.click\""), "{err}: {cause}");
 }

@@ -14,7 +14,7 @@ pub mod schema;
 pub mod write;
 
 pub use error::LogError;
-pub use read::{read_logs, SessionLog};
+pub use read::{read_logs, stream_logs, LogSummary, SessionLog};
 pub use schema::{LogSchema, LOG_FORMAT_VERSION};
 pub use write::SessionLogWriter;
 

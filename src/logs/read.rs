@@ -24,8 +24,30 @@ pub struct SessionLog {
 }
 
 /// Reads every file `pattern` matches (a path or a glob such as
-/// `logs/*.parquet`), in name order, as one log.
+/// `logs/*.parquet`), in name order, as one log held in memory.
 pub fn read_logs(pattern: &str) -> Result<SessionLog, LogError> {
+    let mut requests = Vec::new();
+    let summary = stream_logs(pattern, &mut |q| {
+        requests.push(q);
+        Ok(())
+    })?;
+    Ok(SessionLog { schema: summary.schema, requests, files: summary.files, rows: summary.rows })
+}
+
+/// What a pass over a log saw.
+#[derive(Debug)]
+pub struct LogSummary {
+    pub schema: LogSchema,
+    pub files: Vec<PathBuf>,
+    pub rows: usize,
+    pub requests: usize,
+}
+
+/// Streams the requests of every file `pattern` matches to `sink`, one at a
+/// time and in order, validating as it goes: memory does not grow with the
+/// log. A request reaches `sink` only once its rows are all read and valid;
+/// a problem found later still fails the pass.
+pub fn stream_logs(pattern: &str, sink: &mut dyn FnMut(LoggedRequest) -> Result<(), LogError>) -> Result<LogSummary, LogError> {
     let mut files: Vec<PathBuf> = match glob::glob(pattern) {
         Ok(paths) => paths.filter_map(Result::ok).collect(),
         Err(_) => vec![PathBuf::from(pattern)],
@@ -36,14 +58,14 @@ pub fn read_logs(pattern: &str) -> Result<SessionLog, LogError> {
     }
     let mut asm: Option<Assembler> = None;
     for path in &files {
-        read_file(path, &files[0], &mut asm)?;
+        read_file(path, &files[0], &mut asm, sink)?;
     }
     let asm = asm.expect("one file was read");
-    let (schema, requests, rows) = asm.finish()?;
-    Ok(SessionLog { schema, requests, files, rows })
+    let (schema, rows, requests) = asm.finish(sink)?;
+    Ok(LogSummary { schema, files, rows, requests })
 }
 
-fn read_file(path: &Path, first: &Path, asm: &mut Option<Assembler>) -> Result<(), LogError> {
+fn read_file(path: &Path, first: &Path, asm: &mut Option<Assembler>, sink: &mut dyn FnMut(LoggedRequest) -> Result<(), LogError>) -> Result<(), LogError> {
     let file = File::open(path).map_err(|source| LogError::Open { path: path.into(), source })?;
     let pq = |source| LogError::Parquet { path: path.into(), source };
     let meta = ArrowReaderMetadata::load(&file, Default::default()).map_err(pq)?;
@@ -69,7 +91,10 @@ fn read_file(path: &Path, first: &Path, asm: &mut Option<Assembler>) -> Result<(
             let batch = batch.map_err(|e| pq(e.into()))?;
             let cols = Columns::of(&batch, &schema);
             for r in 0..batch.num_rows() {
-                asm.push(&cols, r).map_err(|(column, problem)| LogError::BadRow { path: path.into(), row_group, row: row + r, column, problem })?;
+                let bad = |(column, problem)| LogError::BadRow { path: path.into(), row_group, row: row + r, column, problem };
+                if let Some(done) = asm.push(&cols, r).map_err(bad)? {
+                    sink(done)?;
+                }
                 asm.last_row = (path.into(), row_group, row + r);
             }
             row += batch.num_rows();
@@ -150,7 +175,9 @@ type RowProblem = (String, String);
 /// Rows in, requests out, checking that sessions and requests are whole.
 struct Assembler {
     schema: LogSchema,
-    requests: Vec<LoggedRequest>,
+    /// The last finished request's session, index and done flag.
+    prev: Option<(String, u32, bool)>,
+    requests: usize,
     /// The request being read, and each of its candidates' shown position.
     current: Option<(LoggedRequest, Vec<Option<u32>>)>,
     rows: usize,
@@ -161,15 +188,17 @@ struct Assembler {
 
 impl Assembler {
     fn new(schema: LogSchema) -> Assembler {
-        Assembler { schema, requests: Vec::new(), current: None, rows: 0, shown: 0, last_row: (PathBuf::new(), 0, 0) }
+        Assembler { schema, prev: None, requests: 0, current: None, rows: 0, shown: 0, last_row: (PathBuf::new(), 0, 0) }
     }
 
-    fn push(&mut self, c: &Columns, r: usize) -> Result<(), RowProblem> {
+    /// Takes row `r`; returns the request it finished, if it started a new one.
+    fn push(&mut self, c: &Columns, r: usize) -> Result<Option<LoggedRequest>, RowProblem> {
         let bad = |column: &str, problem: String| Err((column.to_string(), problem));
         let (session, request) = (c.session.value(r), c.request.value(r));
         let same = matches!(&self.current, Some((q, _)) if q.session == session && q.request == request);
+        let mut finished = None;
         if !same {
-            self.close_request()?;
+            finished = self.close_request()?;
             self.open_request(c, r)?;
         }
         let (q, positions) = self.current.as_mut().expect("opened");
@@ -221,18 +250,18 @@ impl Assembler {
             q.play_s.push(outcome[k]);
         }
         self.rows += 1;
-        Ok(())
+        Ok(finished)
     }
 
     /// Starts a request at row `r`, checking it continues its session.
     fn open_request(&mut self, c: &Columns, r: usize) -> Result<(), RowProblem> {
         let (session, request) = (c.session.value(r), c.request.value(r));
         let bad = |column: &str, problem: String| Err((column.to_string(), problem));
-        match self.requests.last() {
-            Some(prev) if prev.session == session && prev.done => return bad("request", format!("session \"{session}\" goes on after its done request {}", prev.request)),
-            Some(prev) if prev.session == session && request != prev.request + 1 => return bad("request", format!("session \"{session}\" jumps from request {} to {request}", prev.request)),
-            Some(prev) if prev.session != session && !prev.done => return bad("session_id", format!("session \"{}\" ends at request {} without done", prev.session, prev.request)),
-            Some(prev) if prev.session != session && request != 0 => return bad("request", format!("session \"{session}\" starts at request {request}, not 0")),
+        match &self.prev {
+            Some((s, r, true)) if s == session => return bad("request", format!("session \"{session}\" goes on after its done request {r}")),
+            Some((s, r, _)) if s == session && request != r + 1 => return bad("request", format!("session \"{session}\" jumps from request {r} to {request}")),
+            Some((s, r, false)) if s != session => return bad("session_id", format!("session \"{s}\" ends at request {r} without done")),
+            Some((s, _, _)) if s != session && request != 0 => return bad("request", format!("session \"{session}\" starts at request {request}, not 0")),
             None if request != 0 => return bad("request", format!("session \"{session}\" starts at request {request}, not 0")),
             _ => {}
         }
@@ -265,8 +294,8 @@ impl Assembler {
     }
 
     /// Finishes the current request: actions as rows of 2k, shown order by position.
-    fn close_request(&mut self) -> Result<(), RowProblem> {
-        let Some((mut q, positions)) = self.current.take() else { return Ok(()) };
+    fn close_request(&mut self) -> Result<Option<LoggedRequest>, RowProblem> {
+        let Some((mut q, positions)) = self.current.take() else { return Ok(None) };
         let k = self.schema.k();
         let m = positions.iter().flatten().count();
         let mut shown = vec![u32::MAX; m];
@@ -288,19 +317,22 @@ impl Assembler {
         }
         q.shown = shown;
         self.shown += m;
-        self.requests.push(q);
-        Ok(())
+        self.requests += 1;
+        self.prev = Some((q.session.clone(), q.request, q.done));
+        Ok(Some(q))
     }
 
-    fn finish(mut self) -> Result<(LogSchema, Vec<LoggedRequest>, usize), LogError> {
+    fn finish(mut self, sink: &mut dyn FnMut(LoggedRequest) -> Result<(), LogError>) -> Result<(LogSchema, usize, usize), LogError> {
         let (path, row_group, row) = self.last_row.clone();
-        self.close_request().map_err(|(column, problem)| LogError::BadRow { path: path.clone(), row_group, row, column, problem })?;
-        if let Some(last) = self.requests.last().filter(|q| !q.done) {
-            return Err(LogError::UnfinishedSession { path, session: last.session.clone(), request: last.request });
+        if let Some(q) = self.close_request().map_err(|(column, problem)| LogError::BadRow { path: path.clone(), row_group, row, column, problem })? {
+            sink(q)?;
+        }
+        if let Some((session, request, false)) = &self.prev {
+            return Err(LogError::UnfinishedSession { path, session: session.clone(), request: *request });
         }
         if self.shown == 0 {
             return Err(LogError::NothingShown);
         }
-        Ok((self.schema, self.requests, self.rows))
+        Ok((self.schema, self.rows, self.requests))
     }
 }

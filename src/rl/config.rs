@@ -97,6 +97,10 @@ pub struct TrainConfig {
     pub critic_warmup: usize,
     /// Sessions for the per-round evaluation of the learned policy.
     pub eval_sessions: usize,
+    /// `train --log`: the most sessions held in memory, drawn uniformly from
+    /// the log by reservoir sampling, so memory stays bounded whatever the
+    /// log's size.
+    pub log_sessions: usize,
 }
 
 impl Default for TrainConfig {
@@ -133,6 +137,7 @@ impl Default for TrainConfig {
             es_sessions: 1000,
             critic_warmup: 500,
             eval_sessions: 1000,
+            log_sessions: 10_000,
         }
     }
 }
@@ -159,6 +164,9 @@ impl TrainConfig {
         let invalid = |field, problem: String| Err(TrainError::InvalidConfig { field, problem });
         if self.rounds == 0 {
             return invalid("rounds", "no training rounds: set rounds ≥ 1".into());
+        }
+        if self.log_sessions == 0 {
+            return invalid("log_sessions", "no sessions to keep from a log: set log_sessions ≥ 1".into());
         }
         if self.restarts == 0 {
             return invalid("restarts", "no restarts: set restarts ≥ 1".into());

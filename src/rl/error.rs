@@ -29,6 +29,9 @@ pub enum TrainError {
     /// A trained or baseline policy did not make a valid blob.
     #[error("cannot build the policy's weight blob")]
     Blob(#[source] BlobError),
+    /// The session log could not be read, or failed validation.
+    #[error("cannot train from the session log")]
+    Log(#[source] crate::logs::LogError),
     #[error("the log has {got} objectives; the trainer handles {want}")]
     LogObjectives { got: usize, want: usize },
     #[error("the baseline action has {got} dimensions, the action space {want}")]
@@ -38,6 +41,12 @@ pub enum TrainError {
 impl From<RequestError> for TrainError {
     fn from(e: RequestError) -> Self {
         TrainError::Session(e)
+    }
+}
+
+impl From<crate::logs::LogError> for TrainError {
+    fn from(e: crate::logs::LogError) -> Self {
+        TrainError::Log(e)
     }
 }
 

@@ -36,7 +36,7 @@ pub mod update;
 pub use config::TrainConfig;
 pub use error::TrainError;
 pub use export::{static_ranker, Metrics};
-pub use offline::train_from_log;
+pub use offline::{train_from_log, train_from_log_files};
 pub use progressive::{train_rl, Trained};
 pub use static_search::train_static;
 

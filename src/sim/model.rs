@@ -110,13 +110,13 @@ impl SignalModel {
     /// Marginal probability of each of the 7 signals.
     pub fn marginals(&self, x: &[f32], user: usize, item: Option<usize>, out: &mut [f32]) {
         let [pc, plv, plike] = self.heads(x, user, item);
-        for s in 0..7 {
+        for (s, o) in out.iter_mut().enumerate().take(7) {
             let given = match s {
                 1 => plv,
                 2 => plike,
                 _ => self.given_click[s],
             };
-            out[s] = if s == 0 { pc } else { pc * given + (1.0 - pc) * self.given_no_click[s] };
+            *o = if s == 0 { pc } else { pc * given + (1.0 - pc) * self.given_no_click[s] };
         }
     }
 }
@@ -361,14 +361,14 @@ impl Simulator {
         let click = rng.random::<f32>() < pc;
         let mut signals = [0u8; 7];
         signals[0] = click as u8;
-        for s in 1..7 {
+        for (s, signal) in signals.iter_mut().enumerate().skip(1) {
             let p = match (s, click) {
                 (1, true) => plv,
                 (2, true) => plike,
                 (_, true) => self.truth.given_click[s],
                 (_, false) => self.truth.given_no_click[s],
             };
-            signals[s] = (rng.random::<f32>() < p) as u8;
+            *signal = (rng.random::<f32>() < p) as u8;
         }
         let mean_s = if signals[1] == 1 {
             self.play.long_view_s[PlayModel::bucket(self.item_duration_s[item])]
