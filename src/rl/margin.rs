@@ -75,7 +75,12 @@ pub fn logged_margins(space: &ActionSpace, t: &Transition) -> (Vec<f32>, Vec<f32
 
 /// The tanh's scale: the mean distance to the cut-off in a log.
 pub fn margin_scale(space: &ActionSpace, log: &[Transition]) -> f32 {
-    let m: Vec<f32> = log.iter().flat_map(|t| logged_margins(space, t).1).filter(|m| m.is_finite()).collect();
+    mean_abs_margin(log.iter().flat_map(|t| logged_margins(space, t).1))
+}
+
+/// The mean |margin| over the finite ones, at least 1e-3.
+pub fn mean_abs_margin(margins: impl Iterator<Item = f32>) -> f32 {
+    let m: Vec<f32> = margins.filter(|m| m.is_finite()).collect();
     (m.iter().map(|x| x.abs()).sum::<f32>() / m.len().max(1) as f32).max(1e-3)
 }
 

@@ -11,7 +11,7 @@ use crate::rl::actor::ActorLearner;
 use crate::rl::batch::LoggedList;
 use crate::rl::critic::CriticEnsemble;
 use crate::rl::export::{BlobSpec, Metrics, A, K};
-use crate::rl::margin::{cut_offs, fused_scores};
+use crate::rl::margin::{cut_offs, fused_scores, mean_abs_margin};
 use crate::rl::progressive::Trained;
 use crate::rl::state::request_states;
 use crate::rl::update::Learner;
@@ -110,10 +110,7 @@ impl<'a> Setup<'a> {
 /// One round of critic and actor updates on the lists; exports the actor.
 fn train_on_lists(setup: &Setup, lists: Vec<LoggedList>, files: Vec<String>, rows: usize, metrics: &mut Metrics, progress: &dyn Fn(&str)) -> Result<Trained, TrainError> {
     let (cfg, kind, algo, schema) = (setup.cfg, setup.kind, setup.algo, &setup.schema);
-    let scale = setup.margin_space().map(|_| {
-        let m: Vec<f32> = lists.iter().flat_map(|l| l.margins.iter().copied()).filter(|m| m.is_finite()).collect();
-        (m.iter().map(|x| x.abs()).sum::<f32>() / m.len().max(1) as f32).max(1e-3)
-    });
+    let scale = setup.margin_space().map(|_| mean_abs_margin(lists.iter().flat_map(|l| l.margins.iter().copied())));
     progress(&format!("{algo}: training on {} requests", lists.len()));
     let mut rng = stream(cfg.seed, Purpose::Restart, 0, 0);
     let mut actor = ActorLearner::new(schema.input_width(), &setup.baseline, cfg, &mut rng);
