@@ -464,7 +464,7 @@ mod cli {
             other => return Err(format!("--algo: \"{other}\" is not static, user or enhanced").into()),
         };
         let bytes = match (kind, &a.log) {
-            (mtfuse::PolicyKind::Static, Some(_)) => return Err("--algo static --log: the static search needs an off-policy return estimate from logs, which is not built yet; train static on the simulator".into()),
+            (mtfuse::PolicyKind::Static, Some(pattern)) => rl::train_static_from_log_files(pattern, &cfg, &mut metrics, &progress)?.1,
             (_, Some(pattern)) => {
                 // No simulator on this path: everything comes from the log.
                 let trained = rl::train_from_log_files(pattern, kind, &cfg, &mut metrics, &progress)?;

@@ -68,8 +68,13 @@ fn simulate_writes_a_log_that_train_learns_from() {
     assert_eq!(ranker.kind(), mtfuse::PolicyKind::Enhanced);
     assert_eq!(ranker.blob().meta.summary["source"], "log");
 
-    let (ok, err) = mtfuse(&["train", "--log", log.to_str().unwrap(), "--algo", "static", "--out", "/dev/null"]);
-    assert!(!ok && err.contains("--algo static --log"), "{err}");
+    // The static search from logs scores candidates by importance sampling.
+    let static_blob = dir.join("static.safetensors");
+    let out = run(&["train", "--log", log.to_str().unwrap(), "--algo", "static", "--config", cfg.to_str().unwrap(), "--out", static_blob.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ranker = mtfuse::Ranker::from_bytes(&std::fs::read(&static_blob).unwrap()).unwrap();
+    assert_eq!(ranker.kind(), mtfuse::PolicyKind::Static);
+    assert!(ranker.blob().meta.summary["kept_search"].is_boolean(), "{}", ranker.blob().meta.summary);
     let (ok, err) = mtfuse(&["simulate", "--policy", "models/static.safetensors", "--sessions", "2", "--log", log.to_str().unwrap(), "--explore", "2"]);
     assert!(!ok && err.contains("--explore: 2 is not a half-width in [0, 1]"), "{err}");
     let (ok, err) = mtfuse(&["train", "--log", dir.join("missing.parquet").to_str().unwrap(), "--algo", "enhanced", "--out", "/dev/null"]);

@@ -13,7 +13,8 @@
 //! - `margin` and `gate`: this project's additions (the margin critic and
 //!   the rollout gate), documented in `models/README.md`;
 //! - `net`: the small MLP with hand-written gradients, and Adam;
-//! - `offline`: training from session logs, with no simulator;
+//! - `offline`: training from session logs, with no simulator, and
+//!   `static_from_log`, the static search scored by importance sampling;
 //! - `export`: trained weights as blobs; `plot`: learning curves.
 
 pub mod actor;
@@ -30,6 +31,7 @@ pub mod offline;
 pub mod plot;
 pub mod progressive;
 pub mod state;
+pub mod static_from_log;
 pub mod static_search;
 pub mod update;
 
@@ -38,6 +40,7 @@ pub use error::TrainError;
 pub use export::{static_ranker, Metrics};
 pub use offline::{train_from_log, train_from_log_files};
 pub use progressive::{train_rl, Trained};
+pub use static_from_log::train_static_from_log_files;
 pub use static_search::train_static;
 
 /// What the unit tests of the training code share: the committed simulator

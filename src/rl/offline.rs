@@ -74,18 +74,18 @@ pub fn train_from_log_files(pattern: &str, kind: PolicyKind, cfg: &TrainConfig, 
 }
 
 /// What training fixes from the log's statistics before it sees a batch.
-struct Setup<'a> {
+pub(crate) struct Setup<'a> {
     cfg: &'a TrainConfig,
     kind: PolicyKind,
     algo: &'static str,
-    spec: BlobSpec<'a>,
+    pub(crate) spec: BlobSpec<'a>,
     schema: Schema,
     space: ActionSpace,
     baseline: Vec<f32>,
 }
 
 impl<'a> Setup<'a> {
-    fn new(ls: &LogSchema, kind: PolicyKind, cfg: &'a TrainConfig, stats: &LogStats) -> Result<Setup<'a>, TrainError> {
+    pub(crate) fn new(ls: &LogSchema, kind: PolicyKind, cfg: &'a TrainConfig, stats: &LogStats) -> Result<Setup<'a>, TrainError> {
         cfg.validate()?;
         if ls.k() != K {
             return Err(TrainError::LogObjectives { got: ls.k(), want: K });
@@ -157,7 +157,7 @@ impl Moments {
 /// A log's statistics, gathered in one pass: feature normalisation (per
 /// request for user and context, per candidate for items), the score or
 /// request-statistic normalisation, and the behaviour's mean base action.
-struct LogStats {
+pub(crate) struct LogStats {
     kind: PolicyKind,
     user: Vec<Moments>,
     context: Vec<Moments>,
@@ -170,7 +170,7 @@ struct LogStats {
 }
 
 impl LogStats {
-    fn empty(kind: PolicyKind) -> LogStats {
+    pub(crate) fn empty(kind: PolicyKind) -> LogStats {
         let inputs = vec![Moments::default(); if kind == PolicyKind::Enhanced { K } else { A }];
         LogStats { kind, user: vec![], context: vec![], item: vec![], inputs, base: vec![Moments::default(); A], names: Default::default(), per_item: None }
     }
@@ -181,11 +181,11 @@ impl LogStats {
         s
     }
 
-    fn name(&mut self, ls: &LogSchema) {
+    pub(crate) fn name(&mut self, ls: &LogSchema) {
         self.names = [ls.user.clone(), ls.context.clone(), ls.item.clone()];
     }
 
-    fn add(&mut self, q: &LoggedRequest) {
+    pub(crate) fn add(&mut self, q: &LoggedRequest) {
         let grow = |m: &mut Vec<Moments>, n: usize| m.resize(m.len().max(n), Moments::default());
         grow(&mut self.user, q.user.len());
         grow(&mut self.context, q.context.len());
@@ -224,7 +224,7 @@ impl LogStats {
         self.inputs.iter().map(|m| m.get(1e-4)).collect()
     }
 
-    fn mean_base(&self) -> Vec<f32> {
+    pub(crate) fn mean_base(&self) -> Vec<f32> {
         self.base.iter().map(|m| m.mean as f32).collect()
     }
 }
