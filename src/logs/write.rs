@@ -48,7 +48,11 @@ pub struct SessionLogWriter {
 
 impl SessionLogWriter {
     pub fn create(path: &Path, schema: LogSchema) -> Result<SessionLogWriter, LogError> {
-        let file = File::create(path).map_err(|source| LogError::Open { path: path.into(), source })?;
+        let open = |source| LogError::Open { path: path.into(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(open)?;
+        }
+        let file = File::create(path).map_err(open)?;
         let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(ROW_GROUP_ROWS)).build();
         let mut writer = ArrowWriter::try_new(file, schema.arrow(), Some(props)).map_err(|source| LogError::Write { path: path.into(), source })?;
         // The schema as plain key-value metadata, for readers that do not decode Arrow's.
