@@ -154,6 +154,17 @@ fn a_glob_reads_files_in_name_order_and_refuses_disagreeing_schemas() {
 
 #[test]
 fn bad_values_are_named_by_file_row_group_row_and_column() {
+    // Rows of one request disagreeing on a per-request value, written past the writer.
+    let s2 = schema(2);
+    let good = dir().join("per-request-good.parquet");
+    write(&good, &s2, &requests(&s2, 1, 4));
+    let spoilt = dir().join("per-request-differs.parquet");
+    rewrite(&good, &spoilt, "user.age", |c| {
+        let f = c.as_any().downcast_ref::<Float32Array>().unwrap();
+        Some(Arc::new(Float32Array::from_iter_values(f.values().iter().enumerate().map(|(i, &v)| if i == 3 { v + 1.0 } else { v }))) as ArrayRef)
+    });
+    let err = read_err(&spoilt);
+    assert!(err.contains("row 3, column \"user.age\": is 31 on candidate 3, but 30 on the request's first row"), "{err}");
     let s = schema(2);
     let d = dir();
     type Spoil = Box<dyn Fn(&mut Vec<LoggedRequest>)>;
@@ -164,6 +175,7 @@ fn bad_values_are_named_by_file_row_group_row_and_column() {
         ("gap", Box::new(|r| { r[1].request = 2; r[2].request = 3 }), "row 10, column \"request\": session \"s0\" jumps from request 0 to 2"),
         ("late-start", Box::new(|r| r[0].request = 1), "row 0, column \"request\": session \"s0\" starts at request 1, not 0"),
         ("nan-signal", Box::new(|r| r[0].signals[0] = f32::NAN), "column \"signal.click\": is NaN, expected a finite number for a shown candidate"),
+        ("done-mid-session", Box::new(|r| r[0].done = true), "row 10, column \"request\": session \"s0\" goes on after its done request 0"),
     ];
     for (name, spoil, want) in cases {
         let mut reqs = requests(&s, 2, 4);

@@ -202,6 +202,9 @@ impl Assembler {
             self.open_request(c, r)?;
         }
         let (q, positions) = self.current.as_mut().expect("opened");
+        if c.done.value(r) != q.done {
+            return bad("done", format!("differs between the rows of request {request} of session \"{session}\""));
+        }
         let (k, fi) = (self.schema.k(), self.schema.item.len());
         if c.candidate.value(r) as usize != positions.len() {
             return bad("candidate", format!("candidate {} of request {request} of session \"{session}\" follows {} candidates; candidates must be 0, 1, 2, … in order", c.candidate.value(r), positions.len()));
@@ -213,7 +216,12 @@ impl Assembler {
                 return bad(name, format!("is {}, expected a finite number", if col.is_null(r) { "null".to_string() } else { v.to_string() }));
             }
             if i < u + cx {
-                continue; // per request, read when the request opened
+                // Read when the request opened; every row must repeat it.
+                let first = if i < u { q.user[i] } else { q.context[i - u] };
+                if v != first {
+                    return bad(name, format!("is {v} on candidate {}, but {first} on the request's first row", positions.len()));
+                }
+                continue;
             }
             // A row holds item, score, then action and base as k powers and k biases each.
             let at = i - u - cx;
