@@ -111,28 +111,31 @@ fn described_len(bytes: &[u8]) -> Result<(usize, usize), BlobError> {
     if bytes.len() < 8 {
         return Err(BlobError::Truncated { got: bytes.len(), need: 8 });
     }
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    // Lengths stay u64 until checked: `as usize` would truncate on wasm32.
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     if n > 100_000_000 {
         return Err(BlobError::NotSafetensors(format!("header length {n} is implausible")));
     }
-    let header_end = 8 + n;
+    let header_end = 8 + n as usize;
     if bytes.len() < header_end {
         return Err(BlobError::Truncated { got: bytes.len(), need: header_end });
     }
     let header: HashMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..header_end])
         .map_err(|e| BlobError::NotSafetensors(format!("header is not JSON: {e}")))?;
-    let mut end = 0usize;
+    let mut end = 0u64;
     for (name, info) in &header {
         if name == "__metadata__" {
             continue;
         }
         let stop = info.get("data_offsets").and_then(|o| o.get(1)).and_then(|v| v.as_u64());
         match stop {
-            Some(s) => end = end.max(s as usize),
+            Some(s) => end = end.max(s),
             None => return Err(BlobError::NotSafetensors(format!("tensor \"{name}\" has no data_offsets"))),
         }
     }
-    Ok((header_end, header_end + end))
+    // A need beyond the address space is reported as the largest one.
+    let need = (header_end as u64).checked_add(end).and_then(|v| usize::try_from(v).ok()).unwrap_or(usize::MAX);
+    Ok((header_end, need))
 }
 
 impl Blob {

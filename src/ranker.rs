@@ -211,8 +211,9 @@ impl Ranker {
             }
         }
         let fi = s.item.len();
-        if cols.items.len() != n * fi {
-            return Err(RequestError::new(RequestErrorKind::Length, "itemFeatures", format!("length {}, expected {n} items × {fi} item features = {}", cols.items.len(), n * fi)));
+        if n.checked_mul(fi) != Some(cols.items.len()) {
+            let want = n.checked_mul(fi).map_or("more than this platform can address".to_string(), |w| w.to_string());
+            return Err(RequestError::new(RequestErrorKind::Length, "itemFeatures", format!("length {}, expected {n} items × {fi} item features = {want}", cols.items.len())));
         }
         let bad = |field: &str, group: FeatureGroup, v: &[f32], width: usize| -> Result<(), RequestError> {
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
@@ -312,7 +313,8 @@ impl Ranker {
         }
         let top = match req.top_k {
             None => n,
-            Some(t) if t >= 1 && t as usize <= n => t as usize,
+            // Compared as i64: `as usize` first would wrap on wasm32.
+            Some(t) if t >= 1 && t <= n as i64 => t as usize,
             Some(t) => return Err(RequestError::new(RequestErrorKind::OutOfRange, "topK", format!("{t} is out of range 1..={n}"))),
         };
         // The named values are laid out in reusable buffers, then ranked

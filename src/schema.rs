@@ -71,6 +71,11 @@ pub fn request_stat_name(stat: &str, obj: &str) -> String {
     format!("{stat}:{obj}")
 }
 
+/// The smallest feature std a blob may carry: normalising divides by it, and
+/// a std near 0 (say 1e-45) would turn every input into ±inf and every score
+/// into NaN.
+pub const MIN_STD: f32 = 1e-6;
+
 /// The features of one blob, split by group, with precomputed `1/std`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schema {
@@ -111,8 +116,8 @@ impl Schema {
             if f.name.is_empty() || features[..i].iter().any(|g| g.name == f.name && g.group == f.group) {
                 return bad(format!("feature {i} (\"{}\") is empty or repeated in its group", f.name));
             }
-            if !f.mean.is_finite() || !f.std.is_finite() || f.std <= 0.0 {
-                return bad(format!("feature \"{}\" has mean {} and std {}; std must be finite and positive", f.name, f.mean, f.std));
+            if !f.mean.is_finite() || !f.std.is_finite() || f.std < MIN_STD {
+                return bad(format!("feature \"{}\" has mean {} and std {}; std must be finite and at least {MIN_STD}", f.name, f.mean, f.std));
             }
         }
         // Features are grouped in `order`, so each group is one contiguous run.

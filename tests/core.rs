@@ -257,6 +257,42 @@ fn schema_mismatch_is_explained() {
     assert!(msg.contains("activity") && msg.contains("std"), "{msg}");
 }
 
+/// A std so small that 1/std is infinite would turn inputs into ±inf and
+/// scores into NaN: refused at load, with the floor in the message.
+#[test]
+fn a_near_zero_std_is_refused() {
+    let mut m = meta(PolicyKind::Static, vec![]);
+    m.features[0].std = 1e-45;
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "1");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::SchemaMismatch(_)), "{msg}");
+    assert!(msg.contains("std must be finite and at least 0.000001"), "{msg}");
+}
+
+/// Offsets and lengths are checked as u64 before any cast: a data offset
+/// of 2^64 − 1 is a clear truncation, never a panic or a wrapped length.
+#[test]
+fn huge_offsets_are_truncation_not_overflow() {
+    let header = format!("{{\"static.action\":{{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,{}]}}}}", u64::MAX);
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::Truncated { need, .. } if need == usize::MAX), "{msg}");
+    let mut huge = (u64::MAX - 3).to_le_bytes().to_vec();
+    huge.extend_from_slice(b"{}");
+    let (e, msg) = load_err(&huge);
+    assert!(matches!(e, BlobError::NotSafetensors(_)) && msg.contains("18446744073709551612"), "{msg}");
+}
+
+/// topK is compared as an integer before it becomes a length, so 2^32 + 1
+/// (which `as usize` turns into 1 on wasm32) is out of range everywhere.
+#[test]
+fn a_top_k_past_u32_is_out_of_range() {
+    let mut req = request_json();
+    req["topK"] = serde_json::json!(4294967297i64);
+    assert_eq!(rank_err(&enhanced_bytes(), req), "topK: 4294967297 is out of range 1..=5");
+}
+
 #[test]
 fn inconsistent_action_ranges_are_rejected() {
     let mut m: BlobMeta = meta(PolicyKind::Static, vec![]);
