@@ -52,12 +52,80 @@ pub fn request_from<'de, D: serde::Deserializer<'de>>(de: D) -> Result<RankReque
 }
 
 /// An item id as the caller sent it, returned unchanged.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ItemId {
     Int(i64),
     Num(f64),
     Str(String),
+}
+
+/// Integral numbers below 2^53 in magnitude are ids that JSON round-trips exactly.
+const MAX_SAFE_INT: f64 = 9_007_199_254_740_992.0;
+
+/// Reads an id from any serde source; the error says what JSON wants ("a
+/// string or a number"), not which Rust variant failed.
+impl<'de> Deserialize<'de> for ItemId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ItemId, D::Error> {
+        struct Id;
+        impl serde::de::Visitor<'_> for Id {
+            type Value = ItemId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<ItemId, E> {
+                Ok(ItemId::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<ItemId, E> {
+                Ok(i64::try_from(v).map_or(ItemId::Num(v as f64), ItemId::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<ItemId, E> {
+                Ok(if v.fract() == 0.0 && v.abs() < MAX_SAFE_INT { ItemId::Int(v as i64) } else { ItemId::Num(v) })
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ItemId, E> {
+                Ok(ItemId::Str(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<ItemId, E> {
+                Ok(ItemId::Str(v))
+            }
+        }
+        d.deserialize_any(Id)
+    }
+}
+
+/// Reads `topK` as an integer, from an integral number too (JS sends
+/// numbers as floats); the error names what JSON wants.
+fn top_k_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    struct TopK;
+    impl<'v> serde::de::Visitor<'v> for TopK {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer from 1 to the number of items")
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Option<i64>, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Option<i64>, E> {
+            Ok(Some(i64::try_from(v).unwrap_or(i64::MAX)))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Option<i64>, E> {
+            if v.fract() == 0.0 && v.abs() < MAX_SAFE_INT {
+                Ok(Some(v as i64))
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_unit<E>(self) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        fn visit_some<S: serde::Deserializer<'v>>(self, d: S) -> Result<Option<i64>, S::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_option(TopK)
 }
 
 /// A rank request with features and scores by name.
@@ -70,7 +138,7 @@ pub struct RankRequest {
     pub context: BTreeMap<String, Option<f64>>,
     pub items: Vec<RankItem>,
     /// How many items to return; all when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "top_k_field")]
     pub top_k: Option<i64>,
     /// Include each returned item's real action (powers and biases).
     #[serde(default)]

@@ -340,6 +340,34 @@ fn string_score_is_named() {
     assert!(msg.starts_with("items[2].scores.click: invalid type: string"), "{msg}");
 }
 
+/// Type errors say what JSON wants, never a Rust type or enum variant.
+#[test]
+fn type_errors_speak_json() {
+    let msg = rank_err(&enhanced_bytes(), with_item(|it| it["id"] = serde_json::json!([1, 2])));
+    // serde_json adds the position in the text after the message.
+    assert!(msg.starts_with("items[2].id: invalid type: sequence, expected a string or a number"), "{msg}");
+    let mut req = request_json();
+    req["topK"] = serde_json::json!(2.5);
+    let msg = rank_err(&enhanced_bytes(), req);
+    assert!(msg.starts_with("topK: invalid value: floating point `2.5`, expected an integer from 1 to the number of items"), "{msg}");
+    let mut req = request_json();
+    req["topK"] = serde_json::json!("3");
+    let msg = rank_err(&enhanced_bytes(), req);
+    assert!(msg.starts_with("topK: invalid type: string \"3\", expected an integer from 1 to the number of items"), "{msg}");
+    // An integral float is an integer (JS sends every number as one), and null is absent.
+    let mut r = Ranker::from_bytes(&enhanced_bytes()).unwrap();
+    for (top, want) in [(serde_json::json!(3.0), 3), (serde_json::Value::Null, 5)] {
+        let mut req = request_json();
+        req["topK"] = top;
+        assert_eq!(r.rank(&request(req)).unwrap().len(), want);
+    }
+    let mut req = request_json();
+    req["items"][0]["id"] = serde_json::json!(7.0);
+    req["items"][1]["id"] = serde_json::json!(7.5);
+    let ranked = r.rank(&request(req)).unwrap();
+    assert!(ranked.iter().any(|i| i.id == mtfuse::ranker::ItemId::Int(7)) && ranked.iter().any(|i| i.id == mtfuse::ranker::ItemId::Num(7.5)));
+}
+
 #[test]
 fn unknown_objective_is_named() {
     let msg = rank_err(&enhanced_bytes(), with_item(|it| it["scores"]["share"] = serde_json::json!(0.1)));
