@@ -175,6 +175,8 @@ fn bad_values_are_named_by_file_row_group_row_and_column() {
         ("gap", Box::new(|r| { r[1].request = 2; r[2].request = 3 }), "row 10, column \"request\": session \"s0\" jumps from request 0 to 2"),
         ("late-start", Box::new(|r| r[0].request = 1), "row 0, column \"request\": session \"s0\" starts at request 1, not 0"),
         ("nan-signal", Box::new(|r| r[0].signals[0] = f32::NAN), "column \"signal.click\": is NaN, expected a finite number for a shown candidate"),
+        ("negative-explore", Box::new(|r| r[1].explore = -0.1), "row 10, column \"explore\": is -0.1, expected a half-width ≥ 0"),
+        ("position-twice", Box::new(|r| r[0].shown[1] = r[0].shown[0]), "column \"position\": request 0 of session \"s0\" shows 2 items but has position 2 twice or out of range"),
         ("done-mid-session", Box::new(|r| r[0].done = true), "row 10, column \"request\": session \"s0\" goes on after its done request 0"),
     ];
     for (name, spoil, want) in cases {

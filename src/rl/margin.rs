@@ -66,9 +66,15 @@ pub fn fused_scores(space: &ActionSpace, actions: &[f32], scores: &[f32]) -> Vec
 /// Logged cut-offs and margins of one transition: every candidate's fused
 /// score under its logged action, against the score it had to beat.
 pub fn logged_margins(space: &ActionSpace, t: &Transition) -> (Vec<f32>, Vec<f32>) {
-    let fused = fused_scores(space, &t.actions, &t.scores);
     let shown: Vec<usize> = t.shown.iter().map(|&p| p as usize).collect();
-    let cuts = cut_offs(&fused, &shown);
+    margins_under(space, &t.actions, &t.scores, &shown)
+}
+
+/// Cut-offs and margins of a list whose candidates took `actions`
+/// (`candidates × 2k`) and showed `shown`.
+pub fn margins_under(space: &ActionSpace, actions: &[f32], scores: &[f32], shown: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let fused = fused_scores(space, actions, scores);
+    let cuts = cut_offs(&fused, shown);
     let margins = fused.iter().zip(&cuts).map(|(f, c)| f - c).collect();
     (cuts, margins)
 }

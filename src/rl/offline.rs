@@ -11,7 +11,7 @@ use crate::rl::actor::ActorLearner;
 use crate::rl::batch::LoggedList;
 use crate::rl::critic::CriticEnsemble;
 use crate::rl::export::{BlobSpec, Metrics, A, K};
-use crate::rl::margin::{cut_offs, fused_scores, mean_abs_margin};
+use crate::rl::margin::{margins_under, mean_abs_margin};
 use crate::rl::progressive::Trained;
 use crate::rl::state::request_states;
 use crate::rl::update::Learner;
@@ -253,15 +253,7 @@ pub fn lists_from_log(schema: &Schema, ls: &LogSchema, requests: &[LoggedRequest
                 rewards[0] += g[0];
                 rewards[1] += g[1];
             }
-            let (cuts, margins) = match margin {
-                Some(space) => {
-                    let fused = fused_scores(space, &q.actions, &q.scores);
-                    let cuts = cut_offs(&fused, &shown);
-                    let margins = fused.iter().zip(&cuts).map(|(f, c)| f - c).collect();
-                    (cuts, margins)
-                }
-                None => (vec![], vec![]),
-            };
+            let (cuts, margins) = margin.map_or((vec![], vec![]), |space| margins_under(space, &q.actions, &q.scores, &shown));
             let scores = if margin.is_some() { q.scores.clone() } else { vec![] };
             LoggedList { states, actions: rows(&q.actions), centres: rows(&q.base), shown, unshown, rewards, next: (!q.done).then_some(i + 1), scores, cuts, margins }
         })
