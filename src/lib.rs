@@ -12,9 +12,11 @@
 
 pub mod blob;
 pub mod error;
+pub mod exploration;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
 pub mod fusion;
+pub mod log_line;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod logs;
 pub mod nn;

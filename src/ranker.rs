@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::{Blob, PolicyWeights};
 use crate::error::{BlobError, RequestError, RequestErrorKind};
+use crate::exploration::{explore_actions, ExploreRecord, ExploreSpec, ExploredRanking};
 use crate::fusion::{fuse, top_k};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use crate::nn::ActorScratch;
 use crate::schema::{FeatureGroup, PolicyKind, Schema};
 
@@ -34,6 +37,12 @@ pub struct Columns<'a> {
 /// Deserialises a request from any serde source (JSON text, a JS object),
 /// reporting the path of the first bad field: `items[2].scores.click: invalid type…`.
 pub fn request_from<'de, D: serde::Deserializer<'de>>(de: D) -> Result<RankRequest, RequestError> {
+    parse_from(de)
+}
+
+/// Deserialises any request-like value (rank options, log lines) with the
+/// errors of [`request_from`].
+pub fn parse_from<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(de: D) -> Result<T, RequestError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { "request".to_string() } else { path };
@@ -180,8 +189,20 @@ pub struct Ranking<'a> {
     pub norm_actions: &'a [f32],
     /// Whether actions differ per item (enhanced) or are shared (static, user-level).
     pub per_item: bool,
+    /// The behaviour actions when the ranking explored (`rank_columns_explored`).
+    pub explored: Option<Explored<'a>>,
+    /// Real actions the items were fused with, per item when `actions_per_item`.
     actions: &'a [f32],
+    actions_per_item: bool,
     width: usize,
+}
+
+/// The normalised actions an exploring ranking fused with: the policy's
+/// action plus noise, `n × 2k` when `per_item`, else one shared row.
+#[derive(Debug)]
+pub struct Explored<'a> {
+    pub taken: &'a [f32],
+    pub per_item: bool,
 }
 
 impl Ranking<'_> {
@@ -204,7 +225,7 @@ impl Ranking<'_> {
 
     /// Real action `(p_1..p_k, b_1..b_k)` used for request item `item`.
     pub fn action(&self, item: usize) -> &[f32] {
-        let at = if self.per_item { item * self.width } else { 0 };
+        let at = if self.actions_per_item { item * self.width } else { 0 };
         &self.actions[at..at + self.width]
     }
 }
@@ -224,6 +245,7 @@ struct Scratch {
     rows: Vec<f32>,
     actor: ActorScratch,
     norm_actions: Vec<f32>,
+    taken: Vec<f32>,
     actions: Vec<f32>,
     fused: Vec<f32>,
     order: Vec<u32>,
@@ -234,17 +256,28 @@ struct Scratch {
 #[derive(Debug)]
 pub struct Ranker {
     blob: Blob,
+    /// `crc32:` and the CRC-32 of the bytes the blob was loaded from: the
+    /// behaviour policy's id in logs.
+    behaviour: String,
     scratch: Scratch,
     inputs: NamedInputs,
 }
 
 impl Ranker {
     pub fn from_bytes(bytes: &[u8]) -> Result<Ranker, BlobError> {
-        Ok(Ranker::from_blob(Blob::from_bytes(bytes)?))
+        let mut r = Ranker::from_blob(Blob::from_bytes(bytes)?);
+        r.behaviour = format!("crc32:{:08x}", crate::blob::crc32(bytes));
+        Ok(r)
     }
 
+    /// A ranker of a blob built in memory; its behaviour id is `unsaved`.
     pub fn from_blob(blob: Blob) -> Ranker {
-        Ranker { blob, scratch: Scratch::default(), inputs: NamedInputs::default() }
+        Ranker { blob, behaviour: "unsaved".into(), scratch: Scratch::default(), inputs: NamedInputs::default() }
+    }
+
+    /// The id logs record for this policy: `crc32:` and its blob's CRC-32.
+    pub fn behaviour(&self) -> &str {
+        &self.behaviour
     }
 
     pub fn blob(&self) -> &Blob {
@@ -302,11 +335,40 @@ impl Ranker {
 
     /// Ranks a columnar request and returns the best `top` items.
     pub fn rank_columns(&mut self, cols: &Columns, top: usize) -> Result<Ranking<'_>, RequestError> {
+        let n = self.check_top(cols, top)?;
+        let per_item = self.compute_actions(cols, n);
+        self.fuse_and_sort(cols, n, top, per_item);
+        Ok(self.ranking(per_item, None))
+    }
+
+    /// Ranks with exploration: the policy's normalised action plus noise
+    /// drawn from `rng` (see [`crate::exploration`]), which the result
+    /// reports beside the policy's own action so the caller can log both.
+    pub fn rank_columns_explored(&mut self, cols: &Columns, top: usize, spec: ExploreSpec, rng: &mut StdRng) -> Result<Ranking<'_>, RequestError> {
+        let n = self.check_top(cols, top)?;
+        let per_item = self.compute_actions(cols, n);
+        let width = 2 * self.blob.schema.k();
+        let sc = &mut self.scratch;
+        let taken_per_item = explore_actions(&sc.norm_actions, per_item, n, width, spec, rng, &mut sc.taken);
+        let rows = if taken_per_item { n } else { 1 };
+        sc.actions.resize(rows * width, 0.0);
+        for r in 0..rows {
+            self.blob.actions.to_real(&sc.taken[r * width..(r + 1) * width], &mut sc.actions[r * width..(r + 1) * width]);
+        }
+        self.fuse_and_sort(cols, n, top, taken_per_item);
+        Ok(self.ranking(per_item, Some(taken_per_item)))
+    }
+
+    fn check_top(&self, cols: &Columns, top: usize) -> Result<usize, RequestError> {
         let n = self.check_columns(cols)?;
         if top == 0 || top > n {
             return Err(RequestError::new(RequestErrorKind::OutOfRange, "topK", format!("{top} is out of range 1..={n}")));
         }
-        let per_item = self.compute_actions(cols, n);
+        Ok(n)
+    }
+
+    /// Fuses every item with `scratch.actions` and keeps the best `top`.
+    fn fuse_and_sort(&mut self, cols: &Columns, n: usize, top: usize, per_item: bool) {
         let k = self.blob.schema.k();
         let sc = &mut self.scratch;
         sc.fused.clear();
@@ -317,7 +379,13 @@ impl Ranker {
         top_k(&sc.fused, top, &mut sc.order);
         sc.ranked_scores.clear();
         sc.ranked_scores.extend(sc.order.iter().map(|&j| sc.fused[j as usize]));
-        Ok(Ranking { order: &sc.order, scores: &sc.ranked_scores, norm_actions: &sc.norm_actions, per_item, actions: &sc.actions, width: 2 * k })
+    }
+
+    fn ranking(&self, per_item: bool, taken_per_item: Option<bool>) -> Ranking<'_> {
+        let sc = &self.scratch;
+        let explored = taken_per_item.map(|p| Explored { taken: &sc.taken, per_item: p });
+        let actions_per_item = taken_per_item.unwrap_or(per_item);
+        Ranking { order: &sc.order, scores: &sc.ranked_scores, norm_actions: &sc.norm_actions, per_item, explored, actions: &sc.actions, actions_per_item, width: 2 * self.blob.schema.k() }
     }
 
     /// Runs the policy on validated columns, leaving real actions in
@@ -372,6 +440,16 @@ impl Ranker {
 
     /// Ranks a request whose features and scores are given by name.
     pub fn rank(&mut self, req: &RankRequest) -> Result<Vec<RankedItem>, RequestError> {
+        Ok(self.rank_named(req, None)?.0)
+    }
+
+    /// Ranks a request by name with exploration, and returns the log record too.
+    pub fn rank_explored(&mut self, req: &RankRequest, spec: ExploreSpec, seed: u64) -> Result<ExploredRanking, RequestError> {
+        let (items, record) = self.rank_named(req, Some((spec, seed)))?;
+        Ok(ExploredRanking { items, record: record.expect("explored") })
+    }
+
+    fn rank_named(&mut self, req: &RankRequest, explore: Option<(ExploreSpec, u64)>) -> Result<(Vec<RankedItem>, Option<ExploreRecord>), RequestError> {
         let n = req.items.len();
         if n == 0 {
             return Err(RequestError::new(RequestErrorKind::Empty, "items", "no candidates: the list is empty"));
@@ -387,28 +465,37 @@ impl Ranker {
         };
         // The named values are laid out in reusable buffers, then ranked
         // through the columnar path; the buffers are put back either way.
-        let mut inputs = std::mem::take(&mut self.inputs);
-        let result = self.rank_named(req, top, &mut inputs);
-        self.inputs = inputs;
+        let mut inp = std::mem::take(&mut self.inputs);
+        let result = fill_request(req, &self.blob.schema, &mut inp).and_then(|()| {
+            let cols = Columns { user: &inp.user, context: &inp.context, items: &inp.items, scores: &inp.scores };
+            let id = |j: usize| req.items[j].id.clone();
+            match explore {
+                None => Ok((self.rank_columns(&cols, top)?.to_items(id, req.with_actions), None)),
+                Some((spec, seed)) => {
+                    let behaviour = self.behaviour.clone();
+                    let r = self.rank_columns_explored(&cols, top, spec, &mut StdRng::seed_from_u64(seed))?;
+                    Ok((r.to_items(id, req.with_actions), Some(ExploreRecord::of(&r, n, spec, seed, &behaviour))))
+                }
+            }
+        });
+        self.inputs = inp;
         result
     }
+}
 
-    fn rank_named(&mut self, req: &RankRequest, top: usize, inp: &mut NamedInputs) -> Result<Vec<RankedItem>, RequestError> {
-        let s = &self.blob.schema;
-        inp.user.clear();
-        inp.context.clear();
-        fill_named(&req.user, s, FeatureGroup::User, "user", &mut inp.user)?;
-        fill_named(&req.context, s, FeatureGroup::Context, "context", &mut inp.context)?;
-        inp.items.clear();
-        inp.scores.clear();
-        for (j, item) in req.items.iter().enumerate() {
-            fill_named(&item.features, s, FeatureGroup::Item, &format!("items[{j}].features"), &mut inp.items)?;
-            fill_scores(&item.scores, s, &format!("items[{j}].scores"), &mut inp.scores)?;
-        }
-        let cols = Columns { user: &inp.user, context: &inp.context, items: &inp.items, scores: &inp.scores };
-        let ranking = self.rank_columns(&cols, top)?;
-        Ok(ranking.to_items(|j| req.items[j].id.clone(), req.with_actions))
+/// Lays a named request's values out in schema order.
+fn fill_request(req: &RankRequest, s: &Schema, inp: &mut NamedInputs) -> Result<(), RequestError> {
+    inp.user.clear();
+    inp.context.clear();
+    fill_named(&req.user, s, FeatureGroup::User, "user", &mut inp.user)?;
+    fill_named(&req.context, s, FeatureGroup::Context, "context", &mut inp.context)?;
+    inp.items.clear();
+    inp.scores.clear();
+    for (j, item) in req.items.iter().enumerate() {
+        fill_named(&item.features, s, FeatureGroup::Item, &format!("items[{j}].features"), &mut inp.items)?;
+        fill_scores(&item.scores, s, &format!("items[{j}].scores"), &mut inp.scores)?;
     }
+    Ok(())
 }
 
 fn finite(v: Option<f64>, field: impl Fn() -> String) -> Result<f32, RequestError> {
@@ -421,7 +508,7 @@ fn finite(v: Option<f64>, field: impl Fn() -> String) -> Result<f32, RequestErro
 
 /// Appends `values` in schema order for one group, rejecting unknown and
 /// missing names.
-fn fill_named(values: &BTreeMap<String, Option<f64>>, s: &Schema, group: FeatureGroup, field: &str, out: &mut Vec<f32>) -> Result<(), RequestError> {
+pub(crate) fn fill_named(values: &BTreeMap<String, Option<f64>>, s: &Schema, group: FeatureGroup, field: &str, out: &mut Vec<f32>) -> Result<(), RequestError> {
     for name in values.keys() {
         if !s.names(group).any(|n| n == name) {
             let known: Vec<&str> = s.names(group).collect();
@@ -437,7 +524,7 @@ fn fill_named(values: &BTreeMap<String, Option<f64>>, s: &Schema, group: Feature
     Ok(())
 }
 
-fn fill_scores(values: &BTreeMap<String, Option<f64>>, s: &Schema, field: &str, out: &mut Vec<f32>) -> Result<(), RequestError> {
+pub(crate) fn fill_scores(values: &BTreeMap<String, Option<f64>>, s: &Schema, field: &str, out: &mut Vec<f32>) -> Result<(), RequestError> {
     for name in values.keys() {
         if !s.objectives.contains(name) {
             return Err(RequestError::new(RequestErrorKind::Unknown, format!("{field}.{name}"), format!("unknown objective (objectives: {})", list(&s.objectives))));

@@ -3,63 +3,45 @@
 //! a box around it that the critics can then judge.
 
 use rand::rngs::StdRng;
-use rand::Rng;
 
 use crate::error::RequestError;
-use crate::fusion::{fuse, top_k, ActionSpace};
+use crate::exploration::ExploreSpec;
 use crate::ranker::{Columns, Ranker};
 use crate::rl::export::{A, K};
 use crate::sim::{Decision, Policy};
 
 /// The current policy plus `U(−explore, explore)` per normalised action
-/// dimension, drawn once per request (or per item, with `per_item`).
+/// dimension, drawn once per request (or per item, with `per_item`): the
+/// serving ranker's exploration ([`crate::exploration`]) as a simulator policy.
 pub struct Explore<'a> {
     pub inner: &'a mut Ranker,
-    pub space: ActionSpace,
     pub explore: f32,
     /// Draw ε per item (every candidate gets its own action) instead of per request.
     pub per_item: bool,
     pub rng: StdRng,
-    fused: Vec<f32>,
-    real: Vec<f32>,
 }
 
 impl<'a> Explore<'a> {
     pub fn new(inner: &'a mut Ranker, explore: f32, rng: StdRng) -> Explore<'a> {
-        let space = inner.blob().actions.clone();
-        Explore { inner, space, explore, per_item: false, rng, fused: Vec::new(), real: vec![0.0; A] }
+        Explore { inner, explore, per_item: false, rng }
     }
 }
 
 impl Policy for Explore<'_> {
     fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
         let n = cols.scores.len() / K;
-        let r = self.inner.rank_columns(cols, n)?;
-        out.actions.clear();
+        let spec = ExploreSpec::new(self.explore, self.per_item)?;
+        let r = self.inner.rank_columns_explored(cols, top, spec, &mut self.rng)?;
         out.base.clear();
         for j in 0..n {
             out.base.extend_from_slice(if r.per_item { &r.norm_actions[j * A..(j + 1) * A] } else { &r.norm_actions[..A] });
         }
-        if self.per_item {
-            for j in 0..n {
-                let base = if r.per_item { &r.norm_actions[j * A..(j + 1) * A] } else { &r.norm_actions[..A] };
-                for &a in base {
-                    out.actions.push((a + self.rng.random_range(-self.explore..self.explore)).clamp(-1.0, 1.0));
-                }
-            }
-            out.per_item = true;
-        } else {
-            let eps: Vec<f32> = (0..A).map(|_| self.rng.random_range(-self.explore..self.explore)).collect();
-            out.actions.extend(r.norm_actions.iter().enumerate().map(|(i, a)| (a + eps[i % A]).clamp(-1.0, 1.0)));
-            out.per_item = r.per_item;
-        }
-        self.fused.clear();
-        for j in 0..n {
-            let a = if out.per_item { &out.actions[j * A..(j + 1) * A] } else { &out.actions[..A] };
-            self.space.to_real(a, &mut self.real);
-            self.fused.push(fuse(&cols.scores[j * K..(j + 1) * K], &self.real));
-        }
-        top_k(&self.fused, top, &mut out.order);
+        let taken = r.explored.as_ref().expect("an explored ranking");
+        out.actions.clear();
+        out.actions.extend_from_slice(taken.taken);
+        out.per_item = taken.per_item;
+        out.order.clear();
+        out.order.extend_from_slice(r.order);
         Ok(())
     }
 }

@@ -9,7 +9,12 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::ranker::{request_from, Columns};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::exploration::{ExploreOptions, ExploreRecord, ExploreSpec, ExploredRanking};
+use crate::log_line::LogLine;
+use crate::ranker::{parse_from, request_from, Columns};
 
 #[cfg(feature = "bench")]
 mod bench;
@@ -33,6 +38,36 @@ export interface RankRequest {
   items: RankItem[];
   topK?: number;
   withActions?: boolean;
+}
+export interface ExploreOptions {
+  /** Half-width of the uniform noise per normalised action dimension, 0..2. */
+  width: number;
+  /** An integer below 2^53; without it the platform's secure random source picks one. */
+  seed?: number;
+  /** Noise per candidate instead of once per request. */
+  perItem?: boolean;
+}
+export interface RankOptions { explore?: ExploreOptions; }
+export interface ExploreRecord {
+  behaviour: string;
+  explore: number;
+  perItem: boolean;
+  seed: number;
+  base: number[][];
+  actions: number[][];
+  shown: number[];
+}
+export interface ExploredRanking { items: RankedItem[]; record: ExploreRecord; }
+export interface LogLine {
+  session: string;
+  request: number;
+  timestampMs: number;
+  done: boolean;
+  user?: Record<string, number>;
+  context?: Record<string, number>;
+  items: RankItem[];
+  record: ExploreRecord;
+  responses: { signals: Record<string, number>; playS: number }[];
 }
 export interface RankedItem {
   id: ItemId;
@@ -155,24 +190,44 @@ impl Ranker {
     }
 
     /// Ranks `{user, context, items: [{id, scores, features}], topK, withActions}`.
-    #[wasm_bindgen(unchecked_return_type = "RankedItem[]")]
+    /// With `{explore: {width, seed?, perItem?}}` it explores as it ranks and
+    /// returns `{items, record}`, the record being what the log needs.
+    #[wasm_bindgen(unchecked_return_type = "RankedItem[] | ExploredRanking")]
     pub fn rank(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "RankRequest")] request: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RankOptions | undefined")] options: JsValue,
     ) -> Result<JsValue, JsError> {
-        let ranked = match request::read(&self.keys, &mut self.cols, &request)? {
-            Some((top, with_actions)) => {
+        let explore = read_options(options)?;
+        let fast = request::read(&self.keys, &mut self.cols, &request)?;
+        match (fast, explore) {
+            (Some((top, with_actions)), None) => {
                 let c = &self.cols;
                 let cols = Columns { user: &c.user, context: &c.context, items: &c.items, scores: &c.scores };
-                self.inner.rank_columns(&cols, top)?.to_items(|j| c.ids[j].clone(), with_actions)
+                to_js(&self.inner.rank_columns(&cols, top)?.to_items(|j| c.ids[j].clone(), with_actions))
             }
-            None => {
-                // Slow path: full serde validation, which names the bad field.
-                let req = request_from(serde_wasm_bindgen::Deserializer::from(request))?;
-                self.inner.rank(&req)?
+            (Some((top, with_actions)), Some((spec, seed))) => {
+                let c = &self.cols;
+                let cols = Columns { user: &c.user, context: &c.context, items: &c.items, scores: &c.scores };
+                let behaviour = self.inner.behaviour().to_string();
+                let r = self.inner.rank_columns_explored(&cols, top, spec, &mut StdRng::seed_from_u64(seed))?;
+                let record = ExploreRecord::of(&r, c.ids.len(), spec, seed, &behaviour);
+                to_js(&ExploredRanking { items: r.to_items(|j| c.ids[j].clone(), with_actions), record })
             }
-        };
-        to_js(&ranked)
+            // Slow path: full serde validation, which names the bad field.
+            (None, None) => to_js(&self.inner.rank(&request_from(serde_wasm_bindgen::Deserializer::from(request))?)?),
+            (None, Some((spec, seed))) => to_js(&self.inner.rank_explored(&request_from(serde_wasm_bindgen::Deserializer::from(request))?, spec, seed)?),
+        }
+    }
+
+    /// Checks one log line (`{session, request, timestampMs, done, user,
+    /// context, items, record, responses}`) against this policy's schema;
+    /// throws naming the bad field, as `rank` does.
+    #[wasm_bindgen(js_name = checkLogLine)]
+    pub fn check_log_line(&self, #[wasm_bindgen(unchecked_param_type = "LogLine")] line: JsValue) -> Result<(), JsError> {
+        let line: LogLine = parse_from(serde_wasm_bindgen::Deserializer::from(line))?;
+        line.check(self.inner.schema())?;
+        Ok(())
     }
 
     /// Columnar fast path. `itemFeatures` is `n × item features` and `scores`
@@ -194,3 +249,25 @@ impl Ranker {
     }
 }
 
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RankOptions {
+    #[serde(default)]
+    explore: Option<ExploreOptions>,
+}
+
+/// The exploration `rank`'s options ask for, with its seed.
+fn read_options(options: JsValue) -> Result<Option<(ExploreSpec, u64)>, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(None);
+    }
+    let o: RankOptions = parse_from(serde_wasm_bindgen::Deserializer::from(options)).map_err(|e| crate::RequestError::new(e.kind(), format!("options.{}", e.field()), e.problem()))?;
+    // The platform's secure source (crypto.getRandomValues); should it fail,
+    // the seed still differs per call.
+    let fresh = || getrandom::u64().unwrap_or_else(|_| (js_sys::Math::random() * crate::exploration::MAX_SEED as f64) as u64);
+    match o.explore {
+        None => Ok(None),
+        Some(e) => Ok(Some(e.resolve(fresh)?)),
+    }
+}
