@@ -50,6 +50,9 @@ mod cli {
         Simulate(SimulateArgs),
         /// Draw a training run's learning curves (SVG) from its metrics log.
         Plot(PlotArgs),
+        /// Session logs: import NDJSON log lines, print the simulator's reward spec.
+        #[command(subcommand)]
+        Log(LogCommand),
         /// How simulated return responds to each action dimension of a static blob
         /// (central finite differences on shared sessions).
         Probe(ProbeArgs),
@@ -133,6 +136,31 @@ mod cli {
         /// for long view, comma separated (default: FitConfig's).
         #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
         mtl_miscalibration: Option<Vec<f32>>,
+    }
+
+    #[derive(Subcommand)]
+    enum LogCommand {
+        /// Turn NDJSON log lines (www/log.js, the edge worker's POST /log)
+        /// into a Parquet session log, checking every line and session.
+        Import {
+            /// NDJSON files, one logged request per line, sessions in any order.
+            #[arg(required = true)]
+            inputs: Vec<PathBuf>,
+            /// The serving blob: its schema names the features and objectives.
+            #[arg(long)]
+            blob: PathBuf,
+            /// The reward spec (JSON): `mtfuse log reward` prints the simulator's.
+            #[arg(long)]
+            reward: PathBuf,
+            /// The Parquet session log to write.
+            #[arg(long)]
+            out: PathBuf,
+        },
+        /// Print the simulator's reward spec as JSON, for `log import --reward`.
+        Reward {
+            #[arg(long)]
+            sim: Option<PathBuf>,
+        },
     }
 
     #[derive(clap::Args)]
@@ -306,6 +334,7 @@ mod cli {
             Command::Simulate(a) => simulate(a)?,
             Command::Plot(a) => plot(a)?,
             Command::Probe(a) => probe(a)?,
+            Command::Log(c) => log_command(c)?,
             Command::RandomBlob(a) => {
                 let kind = match a.kind.as_str() {
                     "static" => mtfuse::PolicyKind::Static,
@@ -323,6 +352,25 @@ mod cli {
 
     /// The fitted simulator committed with the crate; what commands use without `--sim`.
     const EMBEDDED_SIM: &[u8] = include_bytes!("../models/simulator.safetensors");
+
+    fn log_command(c: LogCommand) -> Result<(), Error> {
+        use mtfuse::logs::{import_ndjson, LogSchema, RewardSpec};
+        match c {
+            LogCommand::Reward { sim } => {
+                let spec = RewardSpec::of(&LogSchema::of_simulator(&load_sim(sim.as_ref())?));
+                say!("{}", serde_json::to_string_pretty(&spec).expect("serialises"));
+            }
+            LogCommand::Import { inputs, blob, reward, out } => {
+                let ranker = load(&blob)?;
+                let text = String::from_utf8(read(&reward)?).map_err(|_| format!("{}: not UTF-8", reward.display()))?;
+                let spec: RewardSpec = serde_json::from_str(&text).map_err(|e| format!("{}: not a reward spec: {e}", reward.display()))?;
+                let schema = mtfuse::logs::import::log_schema(ranker.schema(), &ranker.blob().actions, &spec)?;
+                let s = import_ndjson(&inputs, ranker.schema(), schema, &out).context(|| format!("cannot import into {}", out.display()))?;
+                say!("imported {} lines: {} sessions, {} rows into {}", s.lines, s.sessions, s.rows, out.display());
+            }
+        }
+        Ok(())
+    }
 
     pub fn load_sim(path: Option<&PathBuf>) -> Result<mtfuse::sim::Simulator, Error> {
         let bytes = match path {

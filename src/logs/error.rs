@@ -40,6 +40,17 @@ pub enum LogError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    #[error("{path}: line {line}")]
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: crate::RequestError,
+    },
+    #[error("{path}: line {line}: session \"{session}\": {problem}")]
+    BadSession { path: PathBuf, line: usize, session: String, problem: String },
+    #[error("the reward spec does not fit the blob: {0}")]
+    Reward(String),
     #[error("a logged request does not fit the log's schema: {0}")]
     RequestShape(String),
 }

@@ -9,11 +9,13 @@
 //! anything wrong.
 
 mod error;
+pub mod import;
 pub mod read;
 pub mod schema;
 pub mod write;
 
 pub use error::LogError;
+pub use import::{import_ndjson, ImportSummary, RewardSpec};
 pub use read::{read_logs, stream_logs, LogSummary, SessionLog};
 pub use schema::{LogSchema, LOG_FORMAT_VERSION};
 pub use write::SessionLogWriter;

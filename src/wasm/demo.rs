@@ -55,4 +55,34 @@ impl Simulator {
         }
         Ok(out)
     }
+
+    /// User `user`'s sampled responses to the shown candidates of a request
+    /// drawn by `drawRequest` (`shown`: candidate indices, best first), drawn
+    /// with `seed`: `[{signals: {click: 0 | 1, …}, playS}]` in shown order,
+    /// what a log line's `responses` holds.
+    pub fn respond(&self, user: u32, #[wasm_bindgen(unchecked_param_type = "RankRequest")] request: JsValue, shown: Vec<u32>, seed: u32) -> Result<JsValue, JsError> {
+        let sim = &self.inner;
+        if user as usize >= sim.n_users() {
+            return Err(JsError::new(&format!("user: {user} is out of range 0..{}", sim.n_users())));
+        }
+        let req = crate::ranker::request_from(serde_wasm_bindgen::Deserializer::from(request))?;
+        let context = sim
+            .group(crate::FeatureGroup::Context)
+            .map(|f| req.context.get(&f.name).copied().flatten().map(|v| v as f32).ok_or_else(|| JsError::new(&format!("context.{}: missing", f.name))))
+            .collect::<Result<Vec<f32>, JsError>>()?;
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed as u64);
+        let mut out = Vec::with_capacity(shown.len());
+        for (p, &c) in shown.iter().enumerate() {
+            let item = req.items.get(c as usize).ok_or_else(|| JsError::new(&format!("shown[{p}]: candidate {c} is out of range 0..{}", req.items.len())))?;
+            let index = match &item.id {
+                crate::ranker::ItemId::Int(id) => sim.item_ids.iter().position(|&x| x as i64 == *id),
+                _ => None,
+            }
+            .ok_or_else(|| JsError::new(&format!("items[{c}].id: {:?} is not a simulator item", item.id)))?;
+            let r = sim.respond(user as usize, index, &context, &mut rng);
+            let signals: std::collections::BTreeMap<&str, u8> = crate::blob::DEFAULT_OBJECTIVES.iter().copied().zip(r.signals).collect();
+            out.push(serde_json::json!({"signals": signals, "playS": r.play_s}));
+        }
+        to_js(&out)
+    }
 }

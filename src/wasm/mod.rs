@@ -225,7 +225,7 @@ impl Ranker {
     /// throws naming the bad field, as `rank` does.
     #[wasm_bindgen(js_name = checkLogLine)]
     pub fn check_log_line(&self, #[wasm_bindgen(unchecked_param_type = "LogLine")] line: JsValue) -> Result<(), JsError> {
-        let line: LogLine = parse_from(serde_wasm_bindgen::Deserializer::from(line))?;
+        let line: LogLine = parse_from(&mut serde_json::Deserializer::from_str(&json_text(&line)?))?;
         line.check(self.inner.schema())?;
         Ok(())
     }
@@ -262,7 +262,7 @@ fn read_options(options: JsValue) -> Result<Option<(ExploreSpec, u64)>, JsError>
     if options.is_undefined() || options.is_null() {
         return Ok(None);
     }
-    let o: RankOptions = parse_from(serde_wasm_bindgen::Deserializer::from(options)).map_err(|e| crate::RequestError::new(e.kind(), format!("options.{}", e.field()), e.problem()))?;
+    let o: RankOptions = parse_from(&mut serde_json::Deserializer::from_str(&json_text(&options)?)).map_err(|e| crate::RequestError::new(e.kind(), format!("options.{}", e.field()), e.problem()))?;
     // The platform's secure source (crypto.getRandomValues); should it fail,
     // the seed still differs per call.
     let fresh = || getrandom::u64().unwrap_or_else(|_| (js_sys::Math::random() * crate::exploration::MAX_SEED as f64) as u64);
@@ -270,4 +270,12 @@ fn read_options(options: JsValue) -> Result<Option<(ExploreSpec, u64)>, JsError>
         None => Ok(None),
         Some(e) => Ok(Some(e.resolve(fresh)?)),
     }
+}
+
+/// A JS value as JSON text. serde-wasm-bindgen reads only a struct's known
+/// keys, so `deny_unknown_fields` needs the text: unknown fields are
+/// rejected here as `mtfuse log import` rejects them. NaN becomes null,
+/// which the checks then name.
+fn json_text(v: &JsValue) -> Result<String, JsError> {
+    js_sys::JSON::stringify(v).ok().and_then(|s| s.as_string()).ok_or_else(|| JsError::new("request: not JSON-serialisable (a cycle or a BigInt?)"))
 }

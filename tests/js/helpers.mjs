@@ -1,5 +1,6 @@
 // Shared helpers for the JS tests: the built wasm, the fixtures, a browser.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -22,3 +23,20 @@ export async function launchChromium() {
 }
 
 export const close = (a, b, rel = 1e-5) => Math.abs(a - b) <= rel * (1 + Math.max(Math.abs(a), Math.abs(b)));
+
+/** The native CLI that scripts/test.sh builds (`cargo build --bin mtfuse`); MTFUSE_BIN overrides it. */
+export function nativeMtfuse() {
+  const bin = process.env.MTFUSE_BIN ?? `${ROOT}target/debug/mtfuse`;
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build --bin mtfuse first`);
+  return bin;
+}
+
+/** Runs the native CLI; throws with its stderr when it fails. */
+export function runMtfuse(args) {
+  const r = spawnSync(nativeMtfuse(), args, { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`mtfuse ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A tiny training config, so training from a log takes seconds in tests. */
+export const TINY_CONFIG = "updates_per_round = 40\ncritic_warmup = 10\nbatch = 8\nactor_hidden = [8]\ncritic_hidden = [8]\nensemble = 2\n";
