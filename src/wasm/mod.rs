@@ -196,7 +196,7 @@ impl Ranker {
     pub fn rank(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "RankRequest")] request: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RankOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RankOptions")] options: Option<JsValue>,
     ) -> Result<JsValue, JsError> {
         let explore = read_options(options)?;
         let fast = request::read(&self.keys, &mut self.cols, &request)?;
@@ -258,10 +258,8 @@ struct RankOptions {
 }
 
 /// The exploration `rank`'s options ask for, with its seed.
-fn read_options(options: JsValue) -> Result<Option<(ExploreSpec, u64)>, JsError> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(None);
-    }
+fn read_options(options: Option<JsValue>) -> Result<Option<(ExploreSpec, u64)>, JsError> {
+    let Some(options) = options.filter(|o| !o.is_undefined() && !o.is_null()) else { return Ok(None) };
     let o: RankOptions = parse_from(&mut serde_json::Deserializer::from_str(&json_text(&options)?)).map_err(|e| crate::RequestError::new(e.kind(), format!("options.{}", e.field()), e.problem()))?;
     // The platform's secure source (crypto.getRandomValues); should it fail,
     // the seed still differs per call.

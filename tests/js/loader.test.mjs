@@ -86,7 +86,8 @@ test("simd and scalar builds agree within 1e-5 relative", async () => {
 test("TypeScript types are generated for the request and result", () => {
   const dts = readFileSync(`${ROOT}www/pkg/simd/mtfuse.d.ts`, "utf8");
   assert.match(dts, /export interface RankRequest/);
-  assert.match(dts, /rank\(request: RankRequest\): RankedItem\[\];/);
+  assert.match(dts, /rank\(request: RankRequest, options\?: RankOptions\): RankedItem\[\] \| ExploredRanking;/);
+  assert.match(dts, /checkLogLine\(line: LogLine\): void;/);
   assert.match(dts, /static fromBytes\(bytes: Uint8Array[^)]*\): Ranker;/);
   assert.match(dts, /rankColumnar\(user: Float32Array[^)]*itemFeatures: Float32Array[^)]*topK: number\): ColumnarRanking;/);
 });

@@ -12,6 +12,7 @@ macro_rules! suite {
             columnar_matches_object_path,
             kernels_match_the_f64_reference,
             tanh_matches_libm,
+            exploring_rank_seeds_from_the_platform,
         );
     };
     ($($name:ident),+ $(,)?) => {
@@ -63,7 +64,7 @@ pub fn core_matches_native_fixture() {
 pub fn js_api_matches_native_fixture() {
     let mut r = mtfuse::wasm::Ranker::from_bytes(BLOB).unwrap();
     let req = js_sys::JSON::parse(REQUEST).unwrap();
-    let out = r.rank(req).unwrap();
+    let out = r.rank(req, None).unwrap();
     let got: Vec<Expected> = serde_wasm_bindgen::from_value(out).unwrap();
     let want: Vec<Expected> = serde_json::from_str(EXPECTED).unwrap();
     assert_eq!(got.len(), want.len());
@@ -78,14 +79,14 @@ pub fn bad_input_throws_and_ranker_survives() {
     let mut r = mtfuse::wasm::Ranker::from_bytes(BLOB).unwrap();
     let mut bad: serde_json::Value = serde_json::from_str(REQUEST).unwrap();
     bad["items"][3]["scores"].as_object_mut().unwrap().remove("click");
-    let err = r.rank(js_sys::JSON::parse(&bad.to_string()).unwrap()).unwrap_err();
+    let err = r.rank(js_sys::JSON::parse(&bad.to_string()).unwrap(), None).unwrap_err();
     assert_eq!(message(err), "items[3].scores.click: missing score");
 
     let nan = js_sys::JSON::parse(REQUEST).unwrap();
     let item = js_sys::Reflect::get(&js_sys::Reflect::get(&nan, &"items".into()).unwrap(), &1.into()).unwrap();
     let scores = js_sys::Reflect::get(&item, &"scores".into()).unwrap();
     js_sys::Reflect::set(&scores, &"hate".into(), &JsValue::from_f64(f64::NAN)).unwrap();
-    let err = r.rank(nan).unwrap_err();
+    let err = r.rank(nan, None).unwrap_err();
     assert_eq!(message(err), "items[1].scores.hate: is NaN, expected a finite number");
 
     let err = r.rank_columnar(&[1.0], &[2.0], &[3.0], &[0.1, 0.2, 0.3], 0).err().unwrap();
@@ -94,7 +95,7 @@ pub fn bad_input_throws_and_ranker_survives() {
     let err = mtfuse::wasm::Ranker::from_bytes(&BLOB[..100]).err().unwrap();
     assert!(message(err).contains("truncated"));
 
-    assert_eq!(r.rank(js_sys::JSON::parse(REQUEST).unwrap()).unwrap().is_object(), true);
+    assert_eq!(r.rank(js_sys::JSON::parse(REQUEST).unwrap(), None).unwrap().is_object(), true);
 }
 
 /// The columnar path agrees with the object path.
@@ -154,4 +155,24 @@ pub fn kernels_match_the_f64_reference() {
     assert_eq!(checked, 26);
     // The simd build really runs the simd kernel.
     assert_eq!(simd::KERNEL, if cfg!(target_feature = "simd128") { "simd128" } else { "scalar" });
+}
+
+/// An exploring rank without a seed takes one from the platform's secure
+/// source (getrandom's wasm_js backend: crypto.getRandomValues); with one, it
+/// repeats.
+pub fn exploring_rank_seeds_from_the_platform() {
+    let mut r = mtfuse::wasm::Ranker::from_bytes(BLOB).unwrap();
+    let seed_of = |r: &mut mtfuse::wasm::Ranker, options: &str| -> (f64, String) {
+        let out = r.rank(js_sys::JSON::parse(REQUEST).unwrap(), Some(js_sys::JSON::parse(options).unwrap())).unwrap();
+        let record = js_sys::Reflect::get(&out, &"record".into()).unwrap();
+        let seed = js_sys::Reflect::get(&record, &"seed".into()).unwrap().as_f64().unwrap();
+        (seed, js_sys::JSON::stringify(&record).unwrap().as_string().unwrap())
+    };
+    let (a, _) = seed_of(&mut r, r#"{"explore": {"width": 0.2}}"#);
+    let (b, _) = seed_of(&mut r, r#"{"explore": {"width": 0.2}}"#);
+    assert_ne!(a, b, "two unseeded draws gave the same seed");
+    assert!(a.fract() == 0.0 && a < 2f64.powi(53));
+    let (s1, r1) = seed_of(&mut r, r#"{"explore": {"width": 0.2, "seed": 99}}"#);
+    let (_, r2) = seed_of(&mut r, r#"{"explore": {"width": 0.2, "seed": 99}}"#);
+    assert_eq!((s1, &r1), (99.0, &r2));
 }

@@ -5,7 +5,11 @@
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
-  services = [ (name = "mtfuse", worker = .mtfuseWorker) ],
+  services = [
+    (name = "mtfuse", worker = .mtfuseWorker),
+    # Where POST /log writes NDJSON files; `--directory-path log-sink=DIR` moves it.
+    (name = "log-sink", disk = (path = "../../target/edge-logs", writable = true)),
+  ],
   sockets = [ (name = "http", address = "127.0.0.1:8787", http = (), service = "mtfuse") ],
   # V8 otherwise lets the heap grow lazily under load (a hello-world worker
   # passes 300 MB RSS after 64k requests); the live set here is a few MB.
@@ -23,5 +27,6 @@ const mtfuseWorker :Workerd.Worker = (
   bindings = [
     (name = "MAX_BODY_BYTES", text = "1048576"),
     (name = "MAX_ITEMS", text = "1000"),
+    (name = "LOG_SINK", service = "log-sink"),
   ],
 );

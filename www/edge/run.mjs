@@ -4,7 +4,7 @@
 //   node www/edge/run.mjs serve [--port 8787]
 //   node www/edge/run.mjs load [--requests 20000] [--concurrency 32] [--items 50]
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -29,9 +29,12 @@ export function freePort() {
  * Runs `workerd serve www/edge/config.capnp` on 127.0.0.1 and waits for
  * /health. `maxItems` / `maxBodyBytes` override the config's limits.
  */
-export async function startWorkerd({ port, maxItems, maxBodyBytes } = {}) {
+export async function startWorkerd({ port, maxItems, maxBodyBytes, logDir } = {}) {
   port ??= await freePort();
-  const args = ["serve", `${ROOT}www/edge/config.capnp`, "--socket-addr", `http=127.0.0.1:${port}`];
+  // POST /log writes its NDJSON files here (the config's log-sink disk).
+  logDir ??= `${ROOT}target/edge-logs`;
+  mkdirSync(logDir, { recursive: true });
+  const args = ["serve", `${ROOT}www/edge/config.capnp`, "--socket-addr", `http=127.0.0.1:${port}`, "--directory-path", `log-sink=${resolve(logDir)}`];
   // workerd has no flag for text bindings, so other limits go through a
   // derived config in a temporary folder.
   if (maxItems !== undefined || maxBodyBytes !== undefined) {

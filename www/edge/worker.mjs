@@ -2,7 +2,10 @@
 // with the bundled enhanced model. Runs under workerd (config.capnp) and
 // deploys to Cloudflare as it is (wrangler.toml).
 //
-//   POST /rank    {user, context, items: [{id, scores, features}], topK?, withActions?}
+//   POST /rank    {user, context, items: [{id, scores, features}], topK?, withActions?, explore?}
+//                 with explore {width, seed?, perItem?}: also the log record
+//   POST /log     one log line (www/log.js) or an array of them; checked, then
+//                 written as NDJSON to the LOG_SINK service binding
 //   GET  /schema  the model's features and objectives
 //   GET  /health  liveness, build and model facts
 //
@@ -75,7 +78,8 @@ async function readBody(request, max) {
   return new TextDecoder("utf-8", { fatal: true }).decode(all);
 }
 
-async function rank(request, env) {
+/** Reads a JSON body: content type, size limit, UTF-8, syntax. */
+async function readJson(request, env) {
   const type = request.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new HttpError(415, `content-type: expected application/json, got ${type === "" ? "none" : `"${type}"`}`);
@@ -88,29 +92,67 @@ async function rank(request, env) {
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, `body: not valid UTF-8 (${e.message})`);
   }
-  let body;
   try {
-    body = JSON.parse(text);
+    return { body: JSON.parse(text), lim };
   } catch (e) {
     throw new HttpError(400, `body: malformed JSON: ${e.message}`);
   }
+}
+
+async function rank(request, env) {
+  const { body, lim } = await readJson(request, env);
   if (body === null || typeof body !== "object" || Array.isArray(body)) throw new HttpError(400, "body: expected a JSON object");
   if (Array.isArray(body.items) && body.items.length > lim.maxItems) {
     throw new HttpError(413, `items: ${body.items.length} items exceeds the limit of ${lim.maxItems}`);
   }
+  const { explore, ...rankRequest } = body;
   const r = getRanker();
-  let items;
+  let out;
   try {
-    items = r.rank(body);
+    out = explore === undefined ? r.rank(rankRequest) : r.rank(rankRequest, { explore });
   } catch (e) {
     // The core's validation errors name the field: "items[2].scores.click: is NaN, …".
-    throw new HttpError(400, e.message);
+    throw new HttpError(400, e.message.replace(/^options\./, ""));
   }
-  return json({ items, model: r.kind });
+  return explore === undefined ? json({ items: out, model: r.kind }) : json({ items: out.items, model: r.kind, record: out.record });
+}
+
+/**
+ * Checks log lines with the core (the same errors as /rank, prefixed with
+ * the line's index for an array) and forwards them, as NDJSON, to LOG_SINK
+ * with PUT /<unique name>.ndjson: a writable disk under workerd, another
+ * worker or a queue's producer in production. Nothing is acknowledged
+ * before the sink has it, so a client may retry any failure.
+ */
+async function log(request, env) {
+  const { body } = await readJson(request, env);
+  const lines = Array.isArray(body) ? body : [body];
+  if (lines.length === 0) throw new HttpError(400, "body: an empty array holds no log line");
+  const r = getRanker();
+  lines.forEach((line, i) => {
+    const at = Array.isArray(body) ? `[${i}].` : "";
+    if (line === null || typeof line !== "object" || Array.isArray(line)) throw new HttpError(400, `${at ? `${at.slice(0, -1)}: ` : "body: "}expected a log line object`);
+    try {
+      r.checkLogLine(line);
+    } catch (e) {
+      throw new HttpError(400, `${at}${e.message}`);
+    }
+  });
+  if (env?.LOG_SINK === undefined) throw new HttpError(503, "config: no LOG_SINK binding, so POST /log has nowhere to write");
+  const name = `${Date.now()}-${crypto.randomUUID()}.ndjson`;
+  let res;
+  try {
+    res = await env.LOG_SINK.fetch(`http://log-sink/${name}`, { method: "PUT", body: lines.map((l) => JSON.stringify(l) + "\n").join("") });
+  } catch (e) {
+    throw new HttpError(502, `log sink: ${e.message}`);
+  }
+  if (!res.ok) throw new HttpError(502, `log sink: status ${res.status}`);
+  return json({ accepted: lines.length, file: name }, 202);
 }
 
 const ROUTES = {
   "/rank": { POST: rank },
+  "/log": { POST: log },
   "/schema": { GET: () => json(getRanker().schema()) },
   "/health": {
     GET: () => {
@@ -125,7 +167,7 @@ export default {
     try {
       const { pathname } = new URL(request.url);
       const route = ROUTES[pathname];
-      if (route === undefined) throw new HttpError(404, `route: no ${pathname}; try POST /rank, GET /schema or GET /health`);
+      if (route === undefined) throw new HttpError(404, `route: no ${pathname}; try POST /rank, POST /log, GET /schema or GET /health`);
       const handler = route[request.method];
       if (handler === undefined) {
         const allow = Object.keys(route).join(", ");
