@@ -1,6 +1,7 @@
 // The demo page: rank one candidate set with three policies, run an A/B test
 // in a Web Worker, and rank with a dropped blob. Plain ES module.
 import { loadMtfuse } from "./mtfuse.js";
+import { logLine, SessionLogger } from "./log.js";
 
 const $ = (id) => document.getElementById(id);
 const POLICIES = [
@@ -13,6 +14,10 @@ const CANDIDATES = 50;
 const BAR_OBJECTIVES = ["click", "long_view", "like", "hate"];
 
 const state = { m: null, demo: null, sim: null, rankers: new Map(), blobs: new Map(), seed: 1, request: null };
+// The "Log" toggle: the sessions it records, as an app's logger would.
+const LOG_POLICY = "enhanced";
+const LOG_EXPLORE = 0.15;
+const log = { logger: new SessionLogger(), session: null, next: 0, count: 0, sessions: 0 };
 
 function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -31,6 +36,42 @@ function drawRequest() {
   const weekday = Number($("weekday").value);
   state.request = state.sim.drawRequest(user, hour, tab, weekday, CANDIDATES, state.seed);
   render();
+  if ($("log").checked) logRequest(user);
+}
+
+/** Serves the request with exploration and logs the simulated user's responses. */
+function logRequest(user) {
+  const key = `user-${user}`;
+  if (log.session?.key !== key) {
+    endLogSession();
+    log.sessions += 1;
+    log.session = { key, id: `demo-${Date.now()}-${log.sessions}` };
+    log.next = 0;
+  }
+  const rankRequest = { ...state.request, topK: SHOWN };
+  const { record } = state.rankers.get(LOG_POLICY).rank(rankRequest, { explore: { width: LOG_EXPLORE } });
+  const responses = state.sim.respond(user, rankRequest, record.shown, state.seed);
+  log.logger.add(logLine({ session: log.session.id, request: log.next, rankRequest, record, responses }));
+  log.next += 1;
+  log.count += 1;
+  $("log-count").textContent = log.count;
+  $("log-download").disabled = false;
+}
+
+function endLogSession() {
+  if (log.session) log.logger.end(log.session.id);
+  log.session = null;
+}
+
+/** Ends the open session and offers the log as NDJSON for `mtfuse log import`. */
+function downloadLog() {
+  endLogSession();
+  const url = URL.createObjectURL(new Blob([log.logger.ndjson()], { type: "application/x-ndjson" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = "mtfuse-log.ndjson";
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 /** A row of small bars, one per value, each scaled to [0, 1] by `scale`. */
@@ -211,6 +252,8 @@ async function main() {
     drawRequest();
   });
   $("run-ab").addEventListener("click", runAb);
+  $("log").addEventListener("change", () => $("log").checked || endLogSession());
+  $("log-download").addEventListener("click", downloadLog);
   wireDrop();
   drawRequest();
   document.body.dataset.ready = "yes";

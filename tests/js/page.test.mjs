@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
-import { ROOT, launchChromium } from "./helpers.mjs";
+import { ROOT, launchChromium, load } from "./helpers.mjs";
 import { startServer } from "../../www/serve.mjs";
 
 let server, browser, base;
@@ -98,6 +98,34 @@ test("demo: three ranked columns, reranking on a new user, an A/B run, a bad blo
   await page.screenshot({ path: `${ROOT}test-output/demo-phone.png` });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `page is ${overflow}px wider than a phone screen`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("demo: the Log toggle logs explored requests and the simulated user's responses as NDJSON", async () => {
+  const page = await browser.newPage({ acceptDownloads: true });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/`);
+  await page.waitForSelector("body[data-ready]", { timeout: 30000 });
+  assert.equal(await page.isDisabled("#log-download"), true);
+  await page.check("#log");
+  for (let i = 0; i < 3; i++) await page.click("#new-request");
+  await page.selectOption("#user", "4"); // another user: a second session
+  assert.equal(await page.textContent("#log-count"), "4");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#log-download")]);
+  assert.equal(download.suggestedFilename(), "mtfuse-log.ndjson");
+  const lines = readFileSync(await download.path(), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.length, 4);
+  assert.deepEqual(lines.map((l) => [l.request, l.done]), [[0, false], [1, false], [2, true], [0, true]]);
+  assert.notEqual(lines[0].session, lines[3].session);
+  const { Ranker } = await load("simd");
+  const enhanced = Ranker.fromBytes(readFileSync(`${ROOT}models/enhanced.safetensors`));
+  for (const l of lines) {
+    enhanced.checkLogLine(l);
+    assert.equal(l.record.explore, Math.fround(0.15)); // stored as float32, as in the Parquet log
+    assert.equal(l.responses.length, 6);
+  }
   assert.deepEqual(errors, []);
   await page.close();
 });
