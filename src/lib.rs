@@ -20,6 +20,8 @@ pub mod log_line;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod logs;
 pub mod nn;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod ope;
 pub mod ranker;
 pub mod rng;
 #[cfg(not(target_arch = "wasm32"))]

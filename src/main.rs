@@ -50,6 +50,24 @@ mod cli {
         Simulate(SimulateArgs),
         /// Draw a training run's learning curves (SVG) from its metrics log.
         Plot(PlotArgs),
+        /// Off-policy evaluation: a policy's session return estimated from logs
+        /// another policy explored with (per-decision weighted importance sampling).
+        Ope {
+            /// Session logs: a path or a glob such as 'logs/*.parquet'.
+            #[arg(long)]
+            log: String,
+            /// The policy to evaluate.
+            #[arg(long)]
+            policy: PathBuf,
+            /// Bootstrap resamples of sessions for the 95% interval.
+            #[arg(long, default_value_t = 200)]
+            bootstrap: usize,
+            #[arg(long, default_value_t = 1)]
+            seed: u64,
+            /// Also write the report as JSON here.
+            #[arg(long)]
+            out: Option<PathBuf>,
+        },
         /// Session logs: import NDJSON log lines, print the simulator's reward spec.
         #[command(subcommand)]
         Log(LogCommand),
@@ -335,6 +353,19 @@ mod cli {
             Command::Plot(a) => plot(a)?,
             Command::Probe(a) => probe(a)?,
             Command::Log(c) => log_command(c)?,
+            Command::Ope { log, policy, bootstrap, seed, out } => {
+                let mut ranker = load(&policy)?;
+                let r = mtfuse::ope::evaluate(&log, &mut ranker, bootstrap, seed).context(|| format!("cannot evaluate {}", policy.display()))?;
+                let show = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+                say!("{} sessions, {} requests; behaviour's return in the log {:.4} ± {:.4}", r.sessions, r.requests, r.behaviour_return, r.behaviour_ci);
+                say!("PDWIS  {}  95% CI [{}, {}]  ESS {:.1}", show(r.pdwis.value), show(r.pdwis.ci_low), show(r.pdwis.ci_high), r.pdwis.ess);
+                if r.pdwis.value.is_none() {
+                    say!("the log has no support for this policy: no session's actions could have come from it with the log's exploration");
+                }
+                if let Some(out) = out {
+                    std::fs::write(&out, serde_json::to_string_pretty(&r).expect("serialises")).context(|| format!("cannot write {}", out.display()))?;
+                }
+            }
             Command::RandomBlob(a) => {
                 let kind = match a.kind.as_str() {
                     "static" => mtfuse::PolicyKind::Static,

@@ -39,6 +39,8 @@ pub enum Purpose {
     LogNoise = 30,
     /// `train --log`: which sessions the bounded sample keeps.
     LogReservoir = 31,
+    /// `ope`: the bootstrap's resamples of sessions.
+    OpeBootstrap = 40,
 }
 
 /// The seed of stream `purpose` at indices `(a, b)` under `seed`, mixed
