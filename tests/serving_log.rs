@@ -152,7 +152,8 @@ fn a_log_line_from_an_exploring_rank_checks() {
 #[test]
 fn every_bad_log_line_names_its_field() {
     let (r, good) = line();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, RequestErrorKind)> = vec![
+    type Spoil = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Spoil, RequestErrorKind)> = vec![
         (
             "responses[1].signals.click",
             Box::new(|v| v["responses"][1]["signals"]["click"] = Value::Null),
