@@ -15,8 +15,8 @@ run() { "$@" 2>&1 | tee -a "$log"; }
 
 step "native: cargo test"
 run cargo test --all-targets
-# The JS tests drive the native CLI (log import, train --log).
-cargo build -q --bin mtfuse
+# The JS tests drive target/debug/mtfuse (log import, train --log), which
+# cargo test builds for tests/cli.rs.
 
 step "build: simd, scalar and demo wasm"
 scripts/build-wasm.sh

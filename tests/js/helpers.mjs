@@ -24,10 +24,10 @@ export async function launchChromium() {
 
 export const close = (a, b, rel = 1e-5) => Math.abs(a - b) <= rel * (1 + Math.max(Math.abs(a), Math.abs(b)));
 
-/** The native CLI that scripts/test.sh builds (`cargo build --bin mtfuse`); MTFUSE_BIN overrides it. */
+/** The native CLI that `cargo test` builds for tests/cli.rs; MTFUSE_BIN overrides it. */
 export function nativeMtfuse() {
   const bin = process.env.MTFUSE_BIN ?? `${ROOT}target/debug/mtfuse`;
-  if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo build --bin mtfuse first`);
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run cargo test --all-targets (or cargo build --bin mtfuse) first`);
   return bin;
 }
 
