@@ -52,22 +52,7 @@ mod cli {
         Plot(PlotArgs),
         /// Off-policy evaluation: a policy's session return estimated from logs
         /// another policy explored with (per-decision weighted importance sampling).
-        Ope {
-            /// Session logs: a path or a glob such as 'logs/*.parquet'.
-            #[arg(long)]
-            log: String,
-            /// The policy to evaluate.
-            #[arg(long)]
-            policy: PathBuf,
-            /// Bootstrap resamples of sessions for the 95% interval.
-            #[arg(long, default_value_t = 200)]
-            bootstrap: usize,
-            #[arg(long, default_value_t = 1)]
-            seed: u64,
-            /// Also write the report as JSON here.
-            #[arg(long)]
-            out: Option<PathBuf>,
-        },
+        Ope(OpeArgs),
         /// Session logs: import NDJSON log lines, print the simulator's reward spec.
         #[command(subcommand)]
         Log(LogCommand),
@@ -154,6 +139,30 @@ mod cli {
         /// for long view, comma separated (default: FitConfig's).
         #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
         mtl_miscalibration: Option<Vec<f32>>,
+    }
+
+    #[derive(clap::Args)]
+    struct OpeArgs {
+        /// Session logs: a path or a glob such as 'logs/*.parquet'.
+        #[arg(long)]
+        log: String,
+        /// The policy to evaluate.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Bootstrap resamples of sessions for the 95% intervals.
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Importance sampling only: skip fitting the critics (FQE and DR).
+        #[arg(long)]
+        no_fitted_q: bool,
+        /// Training config for the FQE critics (TOML, as `train --config`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
     }
 
     #[derive(Subcommand)]
@@ -353,19 +362,7 @@ mod cli {
             Command::Plot(a) => plot(a)?,
             Command::Probe(a) => probe(a)?,
             Command::Log(c) => log_command(c)?,
-            Command::Ope { log, policy, bootstrap, seed, out } => {
-                let mut ranker = load(&policy)?;
-                let r = mtfuse::ope::evaluate(&log, &mut ranker, bootstrap, seed).context(|| format!("cannot evaluate {}", policy.display()))?;
-                let show = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-                say!("{} sessions, {} requests; behaviour's return in the log {:.4} ± {:.4}", r.sessions, r.requests, r.behaviour_return, r.behaviour_ci);
-                say!("PDWIS  {}  95% CI [{}, {}]  ESS {:.1}", show(r.pdwis.value), show(r.pdwis.ci_low), show(r.pdwis.ci_high), r.pdwis.ess);
-                if r.pdwis.value.is_none() {
-                    say!("the log has no support for this policy: no session's actions could have come from it with the log's exploration");
-                }
-                if let Some(out) = out {
-                    std::fs::write(&out, serde_json::to_string_pretty(&r).expect("serialises")).context(|| format!("cannot write {}", out.display()))?;
-                }
-            }
+            Command::Ope(a) => ope(a)?,
             Command::RandomBlob(a) => {
                 let kind = match a.kind.as_str() {
                     "static" => mtfuse::PolicyKind::Static,
@@ -383,6 +380,31 @@ mod cli {
 
     /// The fitted simulator committed with the crate; what commands use without `--sim`.
     const EMBEDDED_SIM: &[u8] = include_bytes!("../models/simulator.safetensors");
+
+    fn ope(a: OpeArgs) -> Result<(), Error> {
+        let mut ranker = load(&a.policy)?;
+        let train = match &a.config {
+            Some(p) => mtfuse::rl::TrainConfig::from_file(p)?,
+            None => mtfuse::rl::TrainConfig::default(),
+        };
+        let cfg = mtfuse::ope::OpeConfig { bootstrap: a.bootstrap, seed: a.seed, train: &train, fitted_q: !a.no_fitted_q };
+        let r = mtfuse::ope::evaluate(&a.log, &mut ranker, &cfg).context(|| format!("cannot evaluate {}", a.policy.display()))?;
+        let show = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        say!("{} sessions, {} requests; the behaviour's return in the log {:.4} ± {:.4}", r.sessions, r.requests, r.behaviour_return, r.behaviour_ci);
+        for (name, e) in [("PDWIS", Some(&r.pdwis)), ("FQE", r.fqe.as_ref()), ("DR", r.dr.as_ref())] {
+            if let Some(e) = e {
+                say!("{name:<6} {:>8}  95% CI [{}, {}]", show(e.value), show(e.ci_low), show(e.ci_high));
+            }
+        }
+        say!("importance weights: ESS {:.1} of {} sessions", r.ess, r.sessions);
+        if r.pdwis.value.is_none() {
+            say!("PDWIS: the log has no support for this policy (no session's actions could have come from it with the log's exploration)");
+        }
+        if let Some(out) = &a.out {
+            std::fs::write(out, serde_json::to_string_pretty(&r).expect("serialises")).context(|| format!("cannot write {}", out.display()))?;
+        }
+        Ok(())
+    }
 
     fn log_command(c: LogCommand) -> Result<(), Error> {
         use mtfuse::logs::{import_ndjson, LogSchema, RewardSpec};

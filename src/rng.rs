@@ -41,6 +41,8 @@ pub enum Purpose {
     LogReservoir = 31,
     /// `ope`: the bootstrap's resamples of sessions.
     OpeBootstrap = 40,
+    /// `ope`: the fitted-Q critics' initialisation and minibatches.
+    OpeFittedQ = 41,
 }
 
 /// The seed of stream `purpose` at indices `(a, b)` under `seed`, mixed

@@ -85,32 +85,37 @@ fn simulate_writes_a_log_that_train_learns_from() {
 }
 
 /// Off-policy evaluation on a log the static policy explored with: the
-/// behaviour itself gets weight 1 everywhere (the estimate is the log's own
-/// return, every session counts), an enhanced policy has no support under
-/// per-request noise and is reported as such, and a blob whose features the
-/// log lacks is refused.
+/// behaviour itself gets weight 1 everywhere (PDWIS is the log's own return,
+/// every session counts); an enhanced policy has no support under
+/// per-request noise, so PDWIS reports none and the doubly-robust estimate
+/// is exactly fitted-Q's; a blob whose features the log lacks is refused.
 #[test]
-fn ope_reproduces_the_behaviour_and_refuses_what_the_log_cannot_judge() {
+fn ope_reproduces_the_behaviour_and_falls_back_to_fitted_q_without_support() {
     let dir = std::env::temp_dir().join(format!("mtfuse-cli-ope-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("log.parquet");
     let (ok, err) = mtfuse(&["simulate", "--policy", "models/static.safetensors", "--explore", "0.15", "--sessions", "40", "--log", log.to_str().unwrap()]);
     assert!(ok, "{err}");
+    let cfg = dir.join("tiny.toml");
+    std::fs::write(&cfg, "updates_per_round = 30\nbatch = 8\ncritic_hidden = [8]\nensemble = 2\n").unwrap();
     let report = dir.join("ope.json");
-    let (ok, err) = mtfuse(&["ope", "--log", log.to_str().unwrap(), "--policy", "models/static.safetensors", "--bootstrap", "50", "--out", report.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let ope = |policy: &str| -> serde_json::Value {
+        let (ok, err) = mtfuse(&["ope", "--log", log.to_str().unwrap(), "--policy", policy, "--bootstrap", "50", "--config", cfg.to_str().unwrap(), "--out", report.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap()
+    };
+    let r = ope("models/static.safetensors");
     let (v, b) = (r["pdwis"]["value"].as_f64().unwrap(), r["behaviour_return"].as_f64().unwrap());
     assert!((v - b).abs() < 1e-9, "{v} vs {b}");
-    assert_eq!(r["pdwis"]["ess"].as_f64().unwrap(), 40.0);
+    assert_eq!(r["ess"].as_f64().unwrap(), 40.0);
     assert!(r["pdwis"]["ci_low"].as_f64().unwrap() <= v && v <= r["pdwis"]["ci_high"].as_f64().unwrap());
-    let (ok, err) = mtfuse(&["ope", "--log", log.to_str().unwrap(), "--policy", "models/enhanced.safetensors", "--out", report.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert!(r["pdwis"]["value"].is_null() && r["pdwis"]["ess"].as_f64() == Some(0.0), "{r}");
+    assert!(r["fqe"]["value"].as_f64().unwrap().is_finite() && r["dr"]["value"].as_f64().unwrap().is_finite(), "{r}");
+    let r = ope("models/enhanced.safetensors");
+    assert!(r["pdwis"]["value"].is_null() && r["ess"].as_f64() == Some(0.0), "{r}");
+    assert_eq!(r["dr"]["value"], r["fqe"]["value"], "{r}");
     let random = dir.join("random.safetensors");
     assert!(mtfuse(&["random-blob", "--kind", "static", "--out", random.to_str().unwrap()]).0);
-    let (ok, err) = mtfuse(&["ope", "--log", log.to_str().unwrap(), "--policy", random.to_str().unwrap()]);
+    let (ok, err) = mtfuse(&["ope", "--log", log.to_str().unwrap(), "--policy", random.to_str().unwrap(), "--no-fitted-q"]);
     assert!(!ok && err.contains("which the log does not have"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -143,6 +143,8 @@ impl<'a> Batch<'a> {
 /// The pairs of the lists that followed a batch's lists, for the TD target.
 pub struct NextBatch {
     pub owner: Vec<usize>,
+    /// Where each row comes from: (list, pair).
+    pub origin: Vec<(usize, usize)>,
     pub weight: Vec<f32>,
     pub states: Array2<f32>,
     pub centres: Array2<f32>,
@@ -162,6 +164,7 @@ impl NextBatch {
     /// The next lists' pairs of `batch`, one draw of unshown pairs per list.
     pub fn draw(lists: &[LoggedList], batch: &Batch, unshown: usize, margin: Option<&TargetMargin>, rng: &mut StdRng) -> NextBatch {
         let (mut owner, mut weight, mut st, mut ce, mut margins) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut origin = Vec::new();
         for (bi, &i) in batch.lists.iter().enumerate() {
             let Some(n) = lists[i].next else { continue };
             let next = &lists[n];
@@ -171,12 +174,13 @@ impl NextBatch {
             }
             for (p, w) in pairs {
                 owner.push(bi);
+                origin.push((n, p));
                 weight.push(w);
                 st.push(&next.states[p]);
                 ce.push(&next.centres[p]);
             }
         }
-        NextBatch { owner, weight, states: rows(&st), centres: rows(&ce), margins }
+        NextBatch { owner, origin, weight, states: rows(&st), centres: rows(&ce), margins }
     }
 }
 

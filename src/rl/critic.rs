@@ -38,15 +38,23 @@ impl CriticEnsemble {
     /// (`[g][m][list]`): its reward plus the discounted, φ-weighted sum of
     /// the target critics over the next list's pairs under the target actor.
     pub fn td_target(&self, lists: &[LoggedList], batch: &Batch, next: &NextBatch, actor_t: &Mlp, cfg: &TrainConfig) -> Vec<Vec<Vec<f32>>> {
+        // With no list of the batch continuing, there is nothing to bootstrap from.
+        if next.owner.is_empty() {
+            return self.td_target_at(lists, batch, next, None, cfg);
+        }
+        let a_next = actor_t.predict(&next.states);
+        let weight: Vec<f32> = (0..a_next.nrows()).map(|r| next.weight[r] * phi(&a_next.row(r).to_vec(), &next.centres.row(r).to_vec(), cfg.explore, cfg.kappa)).collect();
+        self.td_target_at(lists, batch, next, Some((&a_next, &weight)), cfg)
+    }
+
+    /// The TD target with the next pairs' actions and weights given: the
+    /// trainer's come from its target actor, fitted-Q evaluation's from the
+    /// policy it evaluates.
+    pub fn td_target_at(&self, lists: &[LoggedList], batch: &Batch, next: &NextBatch, at: Option<(&Array2<f32>, &[f32])>, cfg: &TrainConfig) -> Vec<Vec<Vec<f32>>> {
         let b = batch.lists.len();
         let mut next_value = vec![vec![vec![0.0f32; b]; cfg.ensemble]; GROUPS];
-        // With no list of the batch continuing, there is nothing to bootstrap from.
-        if !next.owner.is_empty() {
-            let a_next = actor_t.predict(&next.states);
-            let weight: Vec<f32> = (0..a_next.nrows())
-                .map(|r| next.weight[r] * phi(&a_next.row(r).to_vec(), &next.centres.row(r).to_vec(), cfg.explore, cfg.kappa))
-                .collect();
-            let x_next = with_column(concat(&next.states, &a_next), &next.margins);
+        if let Some((a_next, weight)) = at {
+            let x_next = with_column(concat(&next.states, a_next), &next.margins);
             // Members are independent: each on its own core, each summing in row order.
             let members: Vec<(&mut Vec<f32>, &Mlp)> = next_value.iter_mut().zip(&self.targets).flat_map(|(group, targets)| group.iter_mut().zip(targets)).collect();
             members.into_par_iter().for_each(|(value, q_net)| {
@@ -65,6 +73,21 @@ impl CriticEnsemble {
             }
         }
         next_value
+    }
+
+    /// Each owner's `Σ_rows Q(x_row)`, summed over groups and averaged over
+    /// members (online critics): a list's value under the actions in `x`.
+    pub fn list_values(&self, x: &Array2<f32>, owner: &[usize], owners: usize) -> Vec<f64> {
+        let mut out = vec![0.0f64; owners];
+        for group in &self.nets {
+            let qs: Vec<Array2<f32>> = group.par_iter().map(|c| c.predict(x)).collect();
+            for q in qs {
+                for (r, &o) in owner.iter().enumerate() {
+                    out[o] += q[[r, 0]] as f64 / group.len() as f64;
+                }
+            }
+        }
+        out
     }
 
     /// One Adam step of every critic towards `targets` on the batch's logged

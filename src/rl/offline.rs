@@ -32,6 +32,18 @@ pub fn train_from_log(log: &SessionLog, kind: PolicyKind, cfg: &TrainConfig, met
     train_on_lists(&setup, lists, files, log.rows, metrics, progress)
 }
 
+/// The log's requests as EnhancedRL's lists (a state per candidate, no
+/// margins), normalised by the log's own statistics, with the state width:
+/// what fitted-Q evaluation learns on.
+pub(crate) fn pair_lists(log: &SessionLog, cfg: &TrainConfig) -> Result<(Vec<LoggedList>, usize), TrainError> {
+    let mut stats = LogStats::new(&log.schema, PolicyKind::Enhanced);
+    for q in &log.requests {
+        stats.add(q);
+    }
+    let setup = Setup::new(&log.schema, PolicyKind::Enhanced, cfg, &stats)?;
+    Ok((lists_from_log(&setup.schema, &log.schema, &log.requests, None), setup.schema.input_width()))
+}
+
 /// The same from the files `pattern` matches, in two streaming passes: the
 /// first validates the log and gathers its statistics, the second keeps at
 /// most `cfg.log_sessions` sessions, drawn uniformly by reservoir sampling.
