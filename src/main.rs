@@ -110,6 +110,15 @@ mod cli {
         /// Seed for the weights.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Take the kind, features (names and normalisation), hidden widths
+        /// and action ranges of this blob, so the random policy serves the
+        /// same requests (a random-action baseline).
+        #[arg(long)]
+        like: Option<PathBuf>,
+        /// With `--like` a static blob: this normalised action (2k values in
+        /// [-1, 1], powers then biases) instead of a random one.
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        action: Option<Vec<f32>>,
         /// Output path.
         #[arg(long)]
         out: PathBuf,
@@ -363,18 +372,43 @@ mod cli {
             Command::Probe(a) => probe(a)?,
             Command::Log(c) => log_command(c)?,
             Command::Ope(a) => ope(a)?,
-            Command::RandomBlob(a) => {
+            Command::RandomBlob(a) => random_blob(a)?,
+        }
+        Ok(())
+    }
+
+    fn random_blob(a: RandomBlobArgs) -> Result<(), Error> {
+        let (meta, weights) = match &a.like {
+            None => {
                 let kind = match a.kind.as_str() {
                     "static" => mtfuse::PolicyKind::Static,
                     "user-level" | "user" => mtfuse::PolicyKind::UserLevel,
                     "enhanced" => mtfuse::PolicyKind::Enhanced,
                     other => return Err(format!("--kind: \"{other}\" is not static, user-level or enhanced").into()),
                 };
-                let (meta, weights) = mtfuse::blob::random_policy(kind, [a.user, a.context, a.item], &a.hidden, a.seed);
-                std::fs::write(&a.out, mtfuse::Blob::to_bytes(&meta, &weights)?).context(|| format!("cannot write {}", a.out.display()))?;
-                eprintln!("wrote {} ({} blob)", a.out.display(), kind.as_str());
+                if a.action.is_some() {
+                    return Err("--action needs --like: a static blob whose features to keep".into());
+                }
+                mtfuse::blob::random_policy(kind, [a.user, a.context, a.item], &a.hidden, a.seed)
             }
-        }
+            Some(like) => {
+                let base = load(like)?.blob().clone();
+                let s = &base.schema;
+                let counts = [s.user.len(), s.context.len(), s.item.len()];
+                let (_, random) = mtfuse::blob::random_policy(base.meta.kind, counts, &base.meta.hidden, a.seed);
+                let weights = match (&a.action, base.meta.kind) {
+                    (None, _) => random,
+                    (Some(v), mtfuse::PolicyKind::Static) if v.len() == base.meta.action_low.len() && v.iter().all(|x| x.is_finite() && x.abs() <= 1.0) => mtfuse::PolicyWeights::Static(v.clone()),
+                    (Some(v), mtfuse::PolicyKind::Static) => return Err(format!("--action: {} values, expected {} in [-1, 1]", v.len(), base.meta.action_low.len()).into()),
+                    (Some(_), kind) => return Err(format!("--action: {} is a {} blob, not a static one", like.display(), kind.as_str()).into()),
+                };
+                let mut meta = base.meta.clone();
+                meta.summary = serde_json::json!({"algo": "random", "like": like.display().to_string(), "seed": a.seed, "action": a.action});
+                (meta, weights)
+            }
+        };
+        std::fs::write(&a.out, mtfuse::Blob::to_bytes(&meta, &weights)?).context(|| format!("cannot write {}", a.out.display()))?;
+        eprintln!("wrote {} ({} blob)", a.out.display(), meta.kind.as_str());
         Ok(())
     }
 

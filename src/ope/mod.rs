@@ -51,7 +51,7 @@ pub enum OpeError {
 pub struct OpeConfig<'a> {
     pub bootstrap: usize,
     pub seed: u64,
-    /// Critic sizes, learning rate, updates, batch and γ-independent settings for FQE.
+    /// Critic sizes, learning rate, updates and batch for FQE (γ is the log's).
     pub train: &'a TrainConfig,
     /// Fit the critics (FQE and DR); without, only PDWIS.
     pub fitted_q: bool,
@@ -105,8 +105,10 @@ pub fn evaluate(pattern: &str, policy: &mut Ranker, cfg: &OpeConfig) -> Result<O
     let targets = log.requests.iter().map(|q| target_actions(policy, &map, q)).collect::<Result<Vec<_>, _>>()?;
     let mut steps: Vec<Step> = log.requests.iter().zip(&targets).map(|(q, t)| Step { weight: importance::request_weight(q, t), reward: list_reward(ls, q), ..Step::default() }).collect();
     if cfg.fitted_q {
-        let (lists, width) = crate::rl::offline::pair_lists(&log, cfg.train)?;
-        let critics = fitted_q::fit(&lists, &targets, width, cfg.train, &mut stream(cfg.seed, Purpose::OpeFittedQ, 0, 0));
+        // The critics discount as the log's reward does.
+        let train = TrainConfig { gamma: ls.gamma, ..cfg.train.clone() };
+        let (lists, width) = crate::rl::offline::pair_lists(&log, &train)?;
+        let critics = fitted_q::fit(&lists, &targets, width, &train, &mut stream(cfg.seed, Purpose::OpeFittedQ, 0, 0));
         let v = fitted_q::list_values(&critics, &lists, |l, p| targets[l][p]);
         let q = fitted_q::list_values(&critics, &lists, |l, p| std::array::from_fn(|d| lists[l].actions[p][d]));
         for (s, (v, q)) in steps.iter_mut().zip(v.into_iter().zip(q)) {
