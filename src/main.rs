@@ -243,6 +243,10 @@ mod cli {
         /// A fitted simulator file; the committed one is built in.
         #[arg(long)]
         sim: Option<PathBuf>,
+        /// With --log: the blob that served the log, shipped instead when the
+        /// OPE gate rejects the trained one.
+        #[arg(long)]
+        behaviour: Option<PathBuf>,
         /// Train from session logs instead of the simulator: a Parquet file
         /// or a glob such as 'logs/*.parquet' (user and enhanced only).
         #[arg(long)]
@@ -421,7 +425,7 @@ mod cli {
             Some(p) => mtfuse::rl::TrainConfig::from_file(p)?,
             None => mtfuse::rl::TrainConfig::default(),
         };
-        let cfg = mtfuse::ope::OpeConfig { bootstrap: a.bootstrap, seed: a.seed, train: &train, fitted_q: !a.no_fitted_q };
+        let cfg = mtfuse::ope::OpeConfig { bootstrap: a.bootstrap, seed: a.seed, train: &train, fitted_q: !a.no_fitted_q, sessions: None };
         let r = mtfuse::ope::evaluate(&a.log, &mut ranker, &cfg).context(|| format!("cannot evaluate {}", a.policy.display()))?;
         let show = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.4}"));
         say!("{} sessions, {} requests; the behaviour's return in the log {:.4} ± {:.4}", r.sessions, r.requests, r.behaviour_return, r.behaviour_ci);
@@ -429,6 +433,9 @@ mod cli {
             if let Some(e) = e {
                 say!("{name:<6} {:>8}  95% CI [{}, {}]", show(e.value), show(e.ci_low), show(e.ci_high));
             }
+        }
+        if let Some(l) = &r.dr_lift {
+            say!("DR − the behaviour's return: {}  95% CI [{}, {}] (paired)", show(l.value), show(l.ci_low), show(l.ci_high));
         }
         say!("importance weights: ESS {:.1} of {} sessions", r.ess, r.sessions);
         if r.pdwis.value.is_none() {
@@ -601,10 +608,11 @@ mod cli {
         let bytes = match (kind, &a.log) {
             (mtfuse::PolicyKind::Static, Some(pattern)) => rl::train_static_from_log_files(pattern, &cfg, &mut metrics, &progress)?.1,
             (_, Some(pattern)) => {
-                // No simulator on this path: everything comes from the log.
+                // No simulator on this path: everything comes from the log,
+                // and off-policy evaluation on held-out sessions gates it.
                 let trained = rl::train_from_log_files(pattern, kind, &cfg, &mut metrics, &progress)?;
                 progress(&format!("training throughput: {:.0} pair-updates/s", trained.pair_updates_per_s));
-                trained.bytes
+                if cfg.gate { ope_gate(pattern, trained.bytes, &a, &cfg, &mut metrics, &progress)? } else { trained.bytes }
             }
             (mtfuse::PolicyKind::Static, None) => {
                 let sim = load_sim(a.sim.as_ref())?;
@@ -634,6 +642,31 @@ mod cli {
         std::fs::write(&plot_path, svg).context(|| format!("cannot write {}", plot_path.display()))?;
         say!("wrote {}, {} and {} in {:.1}s", a.out.display(), metrics_path.display(), plot_path.display(), t0.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Keeps a log-trained blob only if its doubly-robust estimate on the
+    /// held-out sessions beats the behaviour's return there (the paired 95%
+    /// interval above 0); otherwise ships `--behaviour`, or fails without it.
+    fn ope_gate(pattern: &str, bytes: Vec<u8>, a: &TrainArgs, cfg: &mtfuse::rl::TrainConfig, metrics: &mut Vec<serde_json::Value>, progress: &dyn Fn(&str)) -> Result<Vec<u8>, Error> {
+        let mut ranker = Ranker::from_bytes(&bytes)?;
+        let ope = mtfuse::ope::OpeConfig { bootstrap: 200, seed: cfg.seed, train: cfg, fitted_q: true, sessions: Some(mtfuse::ope::held_out) };
+        progress("OPE gate: fitting the critics on the held-out sessions");
+        let r = mtfuse::ope::evaluate(pattern, &mut ranker, &ope).context(|| "the OPE gate cannot evaluate the trained blob".to_string())?;
+        let lift = r.dr_lift.clone().expect("fitted-Q on");
+        let (value, low, high) = (lift.value.unwrap_or(f64::NAN), lift.ci_low.unwrap_or(f64::NAN), lift.ci_high.unwrap_or(f64::NAN));
+        let keep = low > 0.0;
+        metrics.push(serde_json::json!({"gate": "ope", "held_out_sessions": r.sessions, "dr": r.dr.as_ref().and_then(|e| e.value), "behaviour_return": r.behaviour_return, "dr_lift": value, "dr_lift_low": low, "dr_lift_high": high, "ess": r.ess, "kept": keep}));
+        progress(&format!("OPE gate on {} held-out sessions: DR lift over the behaviour's return {value:+.4} [{low:+.4}, {high:+.4}]; {}", r.sessions, if keep { "keeping the trained blob" } else { "rejecting it" }));
+        if keep {
+            return Ok(bytes);
+        }
+        match &a.behaviour {
+            Some(b) => {
+                progress(&format!("shipping the behaviour {} instead", b.display()));
+                read(b)
+            }
+            None => Err(format!("the OPE gate rejected the trained blob (DR lift {value:+.4}, 95% CI [{low:+.4}, {high:+.4}]); pass --behaviour to ship the serving blob instead, or set gate = false to ship it anyway").into()),
+        }
     }
 
     fn probe(a: ProbeArgs) -> Result<(), Error> {

@@ -60,7 +60,7 @@ fn simulate_writes_a_log_that_train_learns_from() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("rows, 30 sessions"), "{said}");
     let cfg = dir.join("tiny.toml");
-    std::fs::write(&cfg, "updates_per_round = 40\ncritic_warmup = 10\nbatch = 8\nactor_hidden = [8]\ncritic_hidden = [8]\nensemble = 2\n").unwrap();
+    std::fs::write(&cfg, "updates_per_round = 40\ncritic_warmup = 10\nbatch = 8\nactor_hidden = [8]\ncritic_hidden = [8]\nensemble = 2\ngate = false\n").unwrap();
     let blob = dir.join("enhanced.safetensors");
     let out = run(&["train", "--log", dir.join("*.parquet").to_str().unwrap(), "--algo", "enhanced", "--config", cfg.to_str().unwrap(), "--out", blob.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -117,5 +117,36 @@ fn ope_reproduces_the_behaviour_and_falls_back_to_fitted_q_without_support() {
     assert!(mtfuse(&["random-blob", "--kind", "static", "--out", random.to_str().unwrap()]).0);
     let (ok, err) = mtfuse(&["ope", "--log", log.to_str().unwrap(), "--policy", random.to_str().unwrap(), "--no-fitted-q"]);
     assert!(!ok && err.contains("which the log does not have"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The OPE gate of `train --log`: the trained blob ships only if its
+/// doubly-robust lift over the behaviour's return on the held-out sessions
+/// is above 0 (paired 95% interval); otherwise `--behaviour` ships, and
+/// without it the command fails saying why. What it printed, what it wrote
+/// and what its metrics record must agree.
+#[test]
+fn train_from_log_is_gated_by_off_policy_evaluation() {
+    let dir = std::env::temp_dir().join(format!("mtfuse-cli-gate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log.parquet");
+    assert!(mtfuse(&["simulate", "--policy", "models/static.safetensors", "--explore", "0.15", "--sessions", "60", "--log", log.to_str().unwrap()]).0);
+    let cfg = dir.join("tiny.toml");
+    std::fs::write(&cfg, "updates_per_round = 30\ncritic_warmup = 10\nbatch = 8\nactor_hidden = [8]\ncritic_hidden = [8]\nensemble = 2\n").unwrap();
+    let out = dir.join("round1.safetensors");
+    let (ok, err) = mtfuse(&["train", "--log", log.to_str().unwrap(), "--algo", "enhanced", "--config", cfg.to_str().unwrap(), "--behaviour", "models/static.safetensors", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let metrics = std::fs::read_to_string(out.with_extension("metrics.jsonl")).unwrap();
+    let gate: serde_json::Value = metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|m| m["gate"] == "ope").expect("a gate record");
+    let kept = gate["kept"].as_bool().unwrap();
+    assert_eq!(kept, gate["dr_lift_low"].as_f64().unwrap() > 0.0, "{gate}");
+    assert!(gate["held_out_sessions"].as_u64().unwrap() > 0 && gate["held_out_sessions"].as_u64().unwrap() < 60, "{gate}");
+    let written = std::fs::read(&out).unwrap();
+    assert_eq!(written == std::fs::read("models/static.safetensors").unwrap(), !kept);
+    assert!(err.contains(if kept { "keeping the trained blob" } else { "shipping the behaviour" }), "{err}");
+    if !kept {
+        let (ok, err) = mtfuse(&["train", "--log", log.to_str().unwrap(), "--algo", "enhanced", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(!ok && err.contains("the OPE gate rejected the trained blob"), "{err}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -280,12 +280,17 @@ fn training_from_files_keeps_a_bounded_sample_of_whole_sessions() {
     write(&d.join("a.parquet"), &s, &reqs[..12]);
     write(&d.join("b.parquet"), &s, &reqs[12..]);
     let pattern = d.join("*.parquet");
-    let cfg = TrainConfig { updates_per_round: 20, critic_warmup: 5, batch: 8, actor_hidden: vec![8], critic_hidden: vec![8], ensemble: 2, log_sessions: 4, ..Default::default() };
+    let cfg = TrainConfig { updates_per_round: 20, critic_warmup: 5, batch: 8, actor_hidden: vec![8], critic_hidden: vec![8], ensemble: 2, log_sessions: 4, gate: false, ..Default::default() };
     let trained = mtfuse::rl::train_from_log_files(pattern.to_str().unwrap(), PolicyKind::Enhanced, &cfg, &mut Vec::new(), &|_| {}).unwrap();
     let summary = &trained.ranker.blob().meta.summary;
     assert_eq!((summary["requests"].as_u64(), summary["rows"].as_u64()), (Some(4 * 3), Some(10 * 3 * 10)));
     let all = mtfuse::rl::train_from_log_files(pattern.to_str().unwrap(), PolicyKind::Enhanced, &TrainConfig { log_sessions: 100, ..cfg.clone() }, &mut Vec::new(), &|_| {}).unwrap();
     assert_eq!(all.ranker.blob().meta.summary["requests"].as_u64(), Some(30));
+    // With the gate on, the OPE gate's fifth of the sessions stays out of training.
+    let gated = mtfuse::rl::train_from_log_files(pattern.to_str().unwrap(), PolicyKind::Enhanced, &TrainConfig { log_sessions: 100, gate: true, ..cfg.clone() }, &mut Vec::new(), &|_| {}).unwrap();
+    let kept = reqs.iter().filter(|q| !mtfuse::ope::held_out(&q.session)).count() as u64;
+    assert!(kept < 30, "no session of the test log is held out");
+    assert_eq!(gated.ranker.blob().meta.summary["requests"].as_u64(), Some(kept));
     // A bad row anywhere fails the first pass: nothing is trained.
     let mut bad = reqs.clone();
     bad[29].scores[0] = f32::NAN;

@@ -55,6 +55,14 @@ pub struct OpeConfig<'a> {
     pub train: &'a TrainConfig,
     /// Fit the critics (FQE and DR); without, only PDWIS.
     pub fitted_q: bool,
+    /// Evaluate on these sessions only (by id); all when `None`.
+    pub sessions: Option<fn(&str) -> bool>,
+}
+
+/// The sessions a trainer holds out for its OPE gate: a fifth, by a hash of
+/// the id, so the split is the same in every pass and every round.
+pub fn held_out(session: &str) -> bool {
+    crate::blob::crc32(session.as_bytes()) % 5 == 0
 }
 
 /// One logged request as the estimators see it.
@@ -95,11 +103,17 @@ pub struct OpeReport {
     pub ess: f64,
     pub fqe: Option<Estimate>,
     pub dr: Option<Estimate>,
+    /// DR minus the behaviour's own return, paired over the same resamples:
+    /// the lift a gate decides on.
+    pub dr_lift: Option<Estimate>,
 }
 
 /// Evaluates `policy` on the logs `pattern` matches.
 pub fn evaluate(pattern: &str, policy: &mut Ranker, cfg: &OpeConfig) -> Result<OpeReport, OpeError> {
-    let log = read_logs(pattern)?;
+    let mut log = read_logs(pattern)?;
+    if let Some(keep) = cfg.sessions {
+        log.requests.retain(|q| keep(&q.session));
+    }
     let ls = &log.schema;
     let map = FeatureMap::new(policy, ls)?;
     let targets = log.requests.iter().map(|q| target_actions(policy, &map, q)).collect::<Result<Vec<_>, _>>()?;
@@ -123,12 +137,14 @@ pub fn evaluate(pattern: &str, policy: &mut Ranker, cfg: &OpeConfig) -> Result<O
         sessions.last_mut().expect("sessions start at request 0").steps.push(s);
     }
     let gamma = ls.gamma as f64;
-    let (behaviour_return, behaviour_ci) = mean_ci(sessions.iter().map(|s| s.steps.iter().rev().fold(0.0, |acc, st| st.reward + gamma * acc)));
+    let returns: Vec<f64> = sessions.iter().map(|s| s.steps.iter().rev().fold(0.0, |acc, st| st.reward + gamma * acc)).collect();
+    let (behaviour_return, behaviour_ci) = mean_ci(returns.iter().copied());
     let boot = Bootstrap::new(sessions.len(), cfg.bootstrap, cfg.seed);
     let pdwis = boot.estimate(|pick| importance::pdwis(&sessions, pick, gamma));
     let fqe = cfg.fitted_q.then(|| boot.estimate(|pick| Some(pick.iter().map(|&i| sessions[i].steps[0].v_target).sum::<f64>() / pick.len() as f64)));
     let dr = cfg.fitted_q.then(|| boot.estimate(|pick| Some(doubly_robust(&sessions, pick, gamma))));
-    Ok(OpeReport { sessions: sessions.len(), requests: log.requests.len(), behaviour_return, behaviour_ci, pdwis, ess: importance::ess(&sessions), fqe, dr })
+    let dr_lift = cfg.fitted_q.then(|| boot.estimate(|pick| Some(doubly_robust(&sessions, pick, gamma) - pick.iter().map(|&i| returns[i]).sum::<f64>() / pick.len() as f64)));
+    Ok(OpeReport { sessions: sessions.len(), requests: log.requests.len(), behaviour_return, behaviour_ci, pdwis, ess: importance::ess(&sessions), fqe, dr, dr_lift })
 }
 
 /// Weighted per-decision doubly-robust estimate: FQE's value of the first

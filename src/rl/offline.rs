@@ -61,6 +61,10 @@ pub fn train_from_log_files(pattern: &str, kind: PolicyKind, cfg: &TrainConfig, 
     let mut rng = stream(cfg.seed, Purpose::LogReservoir, 0, 0);
     let (mut kept, mut seen, mut session) = (Vec::<Vec<LoggedList>>::new(), 0usize, Vec::new());
     stream_logs(pattern, &mut |q| {
+        // The rollout gate's sessions are the OPE gate's: held out from training.
+        if cfg.gate && crate::ope::held_out(&q.session) {
+            return Ok(());
+        }
         let done = q.done;
         session.push(q);
         if done {

@@ -39,4 +39,5 @@ export function runMtfuse(args) {
 }
 
 /** A tiny training config, so training from a log takes seconds in tests. */
-export const TINY_CONFIG = "updates_per_round = 40\ncritic_warmup = 10\nbatch = 8\nactor_hidden = [8]\ncritic_hidden = [8]\nensemble = 2\n";
+// gate = false: these tests check the plumbing; tests/cli.rs checks the OPE gate.
+export const TINY_CONFIG = "updates_per_round = 40\ncritic_warmup = 10\nbatch = 8\nactor_hidden = [8]\ncritic_hidden = [8]\nensemble = 2\ngate = false\n";
