@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Progressive rounds from logs alone (issue 17). Round r's blob serves with
-# exploration (±0.15 per request) in the simulator, which stands in for the
+# exploration (±0.15 per item, so that importance weights can judge a
+# per-item policy) in the simulator, which stands in for the
 # users; its log trains round r+1 with `train --log`, whose OPE gate keeps
 # the new blob only if its doubly-robust estimate on held-out sessions beats
 # the serving blob's return (else the serving blob serves on). Round 0
@@ -18,7 +19,7 @@ mkdir -p "$out"
 cp models/static.safetensors "$out/round0.safetensors"
 for ((r = 0; r < rounds; r++)); do
   serve="$out/round$r.safetensors"
-  $B simulate --policy "$serve" --explore 0.15 --sessions "$sessions" --seed $((300 + r)) --log "$out/log$r.parquet"
+  $B simulate --policy "$serve" --explore 0.15 --per-item --sessions "$sessions" --seed $((300 + r)) --log "$out/log$r.parquet"
   $B train --log "$out/log$r.parquet" --algo enhanced --config models/train.toml --behaviour "$serve" --out "$out/round$((r + 1)).safetensors" 2>&1 | grep -E "OPE gate|shipping|wrote" | tee -a "$out/gates.txt"
 done
 policies=(models/static.safetensors models/enhanced.safetensors)

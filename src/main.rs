@@ -654,9 +654,18 @@ mod cli {
         let r = mtfuse::ope::evaluate(pattern, &mut ranker, &ope).context(|| "the OPE gate cannot evaluate the trained blob".to_string())?;
         let lift = r.dr_lift.clone().expect("fitted-Q on");
         let (value, low, high) = (lift.value.unwrap_or(f64::NAN), lift.ci_low.unwrap_or(f64::NAN), lift.ci_high.unwrap_or(f64::NAN));
-        let keep = low > 0.0;
-        metrics.push(serde_json::json!({"gate": "ope", "held_out_sessions": r.sessions, "dr": r.dr.as_ref().and_then(|e| e.value), "behaviour_return": r.behaviour_return, "dr_lift": value, "dr_lift_low": low, "dr_lift_high": high, "ess": r.ess, "kept": keep}));
-        progress(&format!("OPE gate on {} held-out sessions: DR lift over the behaviour's return {value:+.4} [{low:+.4}, {high:+.4}]; {}", r.sessions, if keep { "keeping the trained blob" } else { "rejecting it" }));
+        // Where the importance weights vanish, DR is the critics' guess alone,
+        // which ranks far policies wrongly (models/ope-vs-truth.md): no support, no ship.
+        let supported = r.ess >= mtfuse::ope::MIN_SUPPORT * r.sessions as f64;
+        let keep = low > 0.0 && supported;
+        metrics.push(serde_json::json!({"gate": "ope", "supported": supported, "held_out_sessions": r.sessions, "dr": r.dr.as_ref().and_then(|e| e.value), "behaviour_return": r.behaviour_return, "dr_lift": value, "dr_lift_low": low, "dr_lift_high": high, "ess": r.ess, "kept": keep}));
+        progress(&format!(
+            "OPE gate on {} held-out sessions: DR lift over the behaviour's return {value:+.4} [{low:+.4}, {high:+.4}], importance-weight ESS {:.0}{}; {}",
+            r.sessions,
+            r.ess,
+            if supported { "" } else { " (too little support: the log cannot judge it)" },
+            if keep { "keeping the trained blob" } else { "rejecting it" }
+        ));
         if keep {
             return Ok(bytes);
         }
@@ -665,7 +674,7 @@ mod cli {
                 progress(&format!("shipping the behaviour {} instead", b.display()));
                 read(b)
             }
-            None => Err(format!("the OPE gate rejected the trained blob (DR lift {value:+.4}, 95% CI [{low:+.4}, {high:+.4}]); pass --behaviour to ship the serving blob instead, or set gate = false to ship it anyway").into()),
+            None => Err(format!("the OPE gate rejected the trained blob (DR lift {value:+.4}, 95% CI [{low:+.4}, {high:+.4}], ESS {:.0} of {} held-out sessions); pass --behaviour to ship the serving blob instead, or set gate = false to ship it anyway", r.ess, r.sessions).into()),
         }
     }
 

@@ -139,7 +139,7 @@ fn train_from_log_is_gated_by_off_policy_evaluation() {
     let metrics = std::fs::read_to_string(out.with_extension("metrics.jsonl")).unwrap();
     let gate: serde_json::Value = metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|m| m["gate"] == "ope").expect("a gate record");
     let kept = gate["kept"].as_bool().unwrap();
-    assert_eq!(kept, gate["dr_lift_low"].as_f64().unwrap() > 0.0, "{gate}");
+    assert_eq!(kept, gate["dr_lift_low"].as_f64().unwrap() > 0.0 && gate["supported"].as_bool().unwrap(), "{gate}");
     assert!(gate["held_out_sessions"].as_u64().unwrap() > 0 && gate["held_out_sessions"].as_u64().unwrap() < 60, "{gate}");
     let written = std::fs::read(&out).unwrap();
     assert_eq!(written == std::fs::read("models/static.safetensors").unwrap(), !kept);

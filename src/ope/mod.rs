@@ -59,6 +59,11 @@ pub struct OpeConfig<'a> {
     pub sessions: Option<fn(&str) -> bool>,
 }
 
+/// The share of sessions the importance weights' effective sample size must
+/// reach for a gate to trust the doubly-robust estimate: below it, DR is
+/// mostly the critics' extrapolation.
+pub const MIN_SUPPORT: f64 = 0.1;
+
 /// The sessions a trainer holds out for its OPE gate: a fifth, by a hash of
 /// the id, so the split is the same in every pass and every round.
 pub fn held_out(session: &str) -> bool {
