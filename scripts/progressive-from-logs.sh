@@ -20,8 +20,12 @@ cp models/static.safetensors "$out/round0.safetensors"
 for ((r = 0; r < rounds; r++)); do
   serve="$out/round$r.safetensors"
   $B simulate --policy "$serve" --explore 0.15 --per-item --sessions "$sessions" --seed $((300 + r)) --log "$out/log$r.parquet"
-  $B train --log "$out/log$r.parquet" --algo enhanced --config models/train.toml --behaviour "$serve" --out "$out/round$((r + 1)).safetensors" 2>&1 | grep -E "OPE gate|shipping|wrote" | tee -a "$out/gates.txt"
+  $B train --log "$out/log$r.parquet" --algo enhanced --config models/train.toml --behaviour "$serve" --out "$out/round$((r + 1)).safetensors" 2>&1 | grep -E "OPE gate|shipping|rejected|wrote" | tee -a "$out/gates.txt"
 done
 policies=(models/static.safetensors models/enhanced.safetensors)
-for ((r = 1; r <= rounds; r++)); do policies+=("$out/round$r.safetensors"); done
+for ((r = 1; r <= rounds; r++)); do
+  policies+=("$out/round$r.safetensors")
+  # What the gate turned down, to see what it kept out.
+  [ -f "$out/round$r.rejected.safetensors" ] && policies+=("$out/round$r.rejected.safetensors")
+done
 $B eval --policies "${policies[@]}" --out "$out/eval.json" | tee "$out/eval.txt"

@@ -669,6 +669,10 @@ mod cli {
         if keep {
             return Ok(bytes);
         }
+        // Kept beside the output, so what the gate turned down can be evaluated.
+        let rejected = a.out.with_extension("rejected.safetensors");
+        std::fs::write(&rejected, &bytes).context(|| format!("cannot write {}", rejected.display()))?;
+        progress(&format!("the rejected blob is {}", rejected.display()));
         match &a.behaviour {
             Some(b) => {
                 progress(&format!("shipping the behaviour {} instead", b.display()));

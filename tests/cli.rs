@@ -144,7 +144,10 @@ fn train_from_log_is_gated_by_off_policy_evaluation() {
     let written = std::fs::read(&out).unwrap();
     assert_eq!(written == std::fs::read("models/static.safetensors").unwrap(), !kept);
     assert!(err.contains(if kept { "keeping the trained blob" } else { "shipping the behaviour" }), "{err}");
+    let rejected = out.with_extension("rejected.safetensors");
+    assert_eq!(rejected.exists(), !kept);
     if !kept {
+        assert_eq!(mtfuse::Ranker::from_bytes(&std::fs::read(&rejected).unwrap()).unwrap().kind(), mtfuse::PolicyKind::Enhanced);
         let (ok, err) = mtfuse(&["train", "--log", log.to_str().unwrap(), "--algo", "enhanced", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
         assert!(!ok && err.contains("the OPE gate rejected the trained blob"), "{err}");
     }
