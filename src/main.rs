@@ -247,6 +247,11 @@ mod cli {
         /// OPE gate rejects the trained one.
         #[arg(long)]
         behaviour: Option<PathBuf>,
+        /// With --log: let the simulator's paired A/B against --behaviour
+        /// decide instead of off-policy evaluation (which is still reported),
+        /// to compare the two gates.
+        #[arg(long)]
+        gate_sim: bool,
         /// Train from session logs instead of the simulator: a Parquet file
         /// or a glob such as 'logs/*.parquet' (user and enhanced only).
         #[arg(long)]
@@ -608,11 +613,16 @@ mod cli {
         let bytes = match (kind, &a.log) {
             (mtfuse::PolicyKind::Static, Some(pattern)) => rl::train_static_from_log_files(pattern, &cfg, &mut metrics, &progress)?.1,
             (_, Some(pattern)) => {
-                // No simulator on this path: everything comes from the log,
-                // and off-policy evaluation on held-out sessions gates it.
-                let trained = rl::train_from_log_files(pattern, kind, &cfg, &mut metrics, &progress)?;
-                progress(&format!("training throughput: {:.0} pair-updates/s", trained.pair_updates_per_s));
-                if cfg.gate { ope_gate(pattern, trained.bytes, &a, &cfg, &mut metrics, &progress)? } else { trained.bytes }
+                // No simulator on this path (unless --gate-sim): everything
+                // comes from the log, and off-policy evaluation on held-out
+                // sessions gates it.
+                if cfg.gate {
+                    train_from_log_gated(pattern, kind, &a, &cfg, &mut metrics, &progress)?
+                } else {
+                    let trained = rl::train_from_log_files(pattern, kind, &cfg, &mut metrics, &progress)?;
+                    progress(&format!("training throughput: {:.0} pair-updates/s", trained.pair_updates_per_s));
+                    trained.bytes
+                }
             }
             (mtfuse::PolicyKind::Static, None) => {
                 let sim = load_sim(a.sim.as_ref())?;
@@ -644,28 +654,42 @@ mod cli {
         Ok(())
     }
 
-    /// Keeps a log-trained blob only if its doubly-robust estimate on the
-    /// held-out sessions beats the behaviour's return there (the paired 95%
-    /// interval above 0); otherwise ships `--behaviour`, or fails without it.
-    fn ope_gate(pattern: &str, bytes: Vec<u8>, a: &TrainArgs, cfg: &mtfuse::rl::TrainConfig, metrics: &mut Vec<serde_json::Value>, progress: &dyn Fn(&str)) -> Result<Vec<u8>, Error> {
-        let mut ranker = Ranker::from_bytes(&bytes)?;
-        let ope = mtfuse::ope::OpeConfig { bootstrap: 200, seed: cfg.seed, train: cfg, fitted_q: true, sessions: Some(mtfuse::ope::held_out) };
-        progress("OPE gate: fitting the critics on the held-out sessions");
-        let r = mtfuse::ope::evaluate(pattern, &mut ranker, &ope).context(|| "the OPE gate cannot evaluate the trained blob".to_string())?;
-        let lift = r.dr_lift.clone().expect("fitted-Q on");
-        let (value, low, high) = (lift.value.unwrap_or(f64::NAN), lift.ci_low.unwrap_or(f64::NAN), lift.ci_high.unwrap_or(f64::NAN));
-        // Where the importance weights vanish, DR is the critics' guess alone,
-        // which ranks far policies wrongly (models/ope-vs-truth.md): no support, no ship.
-        let supported = r.ess >= mtfuse::ope::MIN_SUPPORT * r.sessions as f64;
-        let keep = low > 0.0 && supported;
-        metrics.push(serde_json::json!({"gate": "ope", "supported": supported, "held_out_sessions": r.sessions, "dr": r.dr.as_ref().and_then(|e| e.value), "behaviour_return": r.behaviour_return, "dr_lift": value, "dr_lift_low": low, "dr_lift_high": high, "ess": r.ess, "kept": keep}));
+    /// Trains from logs with `cfg.restarts` restarts (seeds `seed`, `seed + 1`,
+    /// …) and gates by off-policy evaluation (`mtfuse::ope::gate`): one
+    /// held-out half picks the restart, the other judges it. A rejected blob
+    /// is written beside the output, and `--behaviour` ships instead (or the
+    /// command fails saying why). With `--gate-sim` the simulator's paired
+    /// A/B against `--behaviour` decides, and the OPE judgement is reported
+    /// beside it for comparison.
+    fn train_from_log_gated(pattern: &str, kind: mtfuse::PolicyKind, a: &TrainArgs, cfg: &mtfuse::rl::TrainConfig, metrics: &mut Vec<serde_json::Value>, progress: &dyn Fn(&str)) -> Result<Vec<u8>, Error> {
+        use mtfuse::ope::gate::{judge, judging_half, selection_half};
+        let mut best: Option<(usize, f64, Vec<u8>)> = None;
+        for r in 0..cfg.restarts.max(1) {
+            let cfg_r = mtfuse::rl::TrainConfig { seed: cfg.seed + r as u64, ..cfg.clone() };
+            let trained = mtfuse::rl::train_from_log_files(pattern, kind, &cfg_r, metrics, progress)?;
+            if cfg.restarts <= 1 {
+                best = Some((r, f64::NAN, trained.bytes));
+                break;
+            }
+            let j = judge(pattern, &trained.bytes, cfg, selection_half).context(|| format!("cannot evaluate restart {r}"))?;
+            progress(&format!("restart {r}: DR lift on the selection half {:+.4} [{:+.4}, {:+.4}], ESS {:.0} of {}", j.lift, j.low, j.high, j.ess, j.sessions));
+            metrics.push(serde_json::json!({"gate": "ope-selection", "restart": r, "judgement": j}));
+            if best.as_ref().is_none_or(|b| j.lift > b.1) {
+                best = Some((r, j.lift, trained.bytes));
+            }
+        }
+        let (restart, _, bytes) = best.expect("at least one restart");
+        let half = if cfg.restarts <= 1 { mtfuse::ope::held_out } else { judging_half };
+        let j = judge(pattern, &bytes, cfg, half).context(|| "the OPE gate cannot evaluate the trained blob".to_string())?;
         progress(&format!(
-            "OPE gate on {} held-out sessions: DR lift over the behaviour's return {value:+.4} [{low:+.4}, {high:+.4}], importance-weight ESS {:.0}{}; {}",
-            r.sessions,
-            r.ess,
-            if supported { "" } else { " (too little support: the log cannot judge it)" },
-            if keep { "keeping the trained blob" } else { "rejecting it" }
+            "OPE gate on {} held-out sessions (restart {restart}): DR lift over the behaviour's return {:+.4} [{:+.4}, {:+.4}], importance-weight ESS {:.0}{}",
+            j.sessions, j.lift, j.low, j.high, j.ess,
+            if j.supported { "" } else { " (too little support: the log cannot judge it)" }
         ));
+        let sim = if a.gate_sim { Some(sim_gate(&bytes, a, cfg, progress)?) } else { None };
+        let keep = sim.map_or(j.passes(), |(_, low)| low > 0.0);
+        metrics.push(serde_json::json!({"gate": if a.gate_sim { "sim" } else { "ope" }, "restart": restart, "ope": j, "sim_lift": sim.map(|s| s.0), "sim_lift_low": sim.map(|s| s.1), "kept": keep}));
+        progress(if keep { "keeping the trained blob" } else { "rejecting the trained blob" });
         if keep {
             return Ok(bytes);
         }
@@ -678,8 +702,21 @@ mod cli {
                 progress(&format!("shipping the behaviour {} instead", b.display()));
                 read(b)
             }
-            None => Err(format!("the OPE gate rejected the trained blob (DR lift {value:+.4}, 95% CI [{low:+.4}, {high:+.4}], ESS {:.0} of {} held-out sessions); pass --behaviour to ship the serving blob instead, or set gate = false to ship it anyway", r.ess, r.sessions).into()),
+            None => Err(format!("the gate rejected the trained blob (DR lift {:+.4}, 95% CI [{:+.4}, {:+.4}], ESS {:.0} of {} held-out sessions); pass --behaviour to ship the serving blob instead, or set gate = false to ship it anyway", j.lift, j.low, j.high, j.ess, j.sessions).into()),
         }
+    }
+
+    /// The simulator's paired lift of `bytes` over `--behaviour` (mean and
+    /// lower end of its 95% interval) on the training gate's sessions.
+    fn sim_gate(bytes: &[u8], a: &TrainArgs, cfg: &mtfuse::rl::TrainConfig, progress: &dyn Fn(&str)) -> Result<(f64, f64), Error> {
+        let behaviour = a.behaviour.as_ref().ok_or("--gate-sim compares with --behaviour: pass the serving blob")?;
+        let sim = load_sim(a.sim.as_ref())?;
+        let sessions = 2000;
+        let returns = |r: &mut Ranker| -> Result<Vec<f64>, Error> { Ok(mtfuse::sim::run_sessions(&sim, r, sessions, cfg.seed)?.iter().map(|s| s.ret).collect()) };
+        let (base, cand) = (returns(&mut load(behaviour)?)?, returns(&mut Ranker::from_bytes(bytes)?)?);
+        let (lift, ci) = mtfuse::stats::paired_lift(&base, &cand);
+        progress(&format!("simulator gate ({sessions} paired sessions): lift over the behaviour {lift:+.4} ± {ci:.4}"));
+        Ok((lift, lift - ci))
     }
 
     fn probe(a: ProbeArgs) -> Result<(), Error> {

@@ -15,7 +15,10 @@
 //! leave out the critics' own fitting noise.
 
 pub mod fitted_q;
+pub mod gate;
 pub mod importance;
+
+pub use gate::held_out;
 
 use rand::Rng;
 
@@ -32,6 +35,8 @@ use crate::stats::mean_ci;
 pub enum OpeError {
     #[error("cannot read the logs")]
     Log(#[from] LogError),
+    #[error("cannot load the blob to evaluate")]
+    Blob(#[source] crate::BlobError),
     #[error("cannot fit the critics")]
     Train(#[from] TrainError),
     #[error("the policy needs {group} feature \"{name}\", which the log does not have")]
@@ -64,11 +69,6 @@ pub struct OpeConfig<'a> {
 /// mostly the critics' extrapolation.
 pub const MIN_SUPPORT: f64 = 0.1;
 
-/// The sessions a trainer holds out for its OPE gate: a fifth, by a hash of
-/// the id, so the split is the same in every pass and every round.
-pub fn held_out(session: &str) -> bool {
-    crate::blob::crc32(session.as_bytes()) % 5 == 0
-}
 
 /// One logged request as the estimators see it.
 #[derive(Clone, Copy, Debug, Default)]
