@@ -119,11 +119,21 @@ pub struct Ranker {
 }
 
 /// Result of `rankColumnar`: indices into the request's items, best first,
-/// and their fused scores.
+/// and their fused scores; with exploration, the log record's columns too.
 #[wasm_bindgen]
 pub struct ColumnarRanking {
     order: Vec<u32>,
     scores: Vec<f32>,
+    explored: Option<ColumnarRecord>,
+}
+
+/// The record of an exploring columnar rank, flat: `base` and `actions`
+/// are `n × 2k`, row-major, normalised.
+struct ColumnarRecord {
+    base: Vec<f32>,
+    actions: Vec<f32>,
+    seed: u64,
+    behaviour: String,
 }
 
 #[wasm_bindgen]
@@ -136,6 +146,30 @@ impl ColumnarRanking {
     #[wasm_bindgen(getter)]
     pub fn scores(&self) -> Vec<f32> {
         self.scores.clone()
+    }
+
+    /// The policy's normalised action per candidate (`n × 2k`), when the rank explored.
+    #[wasm_bindgen(getter)]
+    pub fn base(&self) -> Option<Vec<f32>> {
+        self.explored.as_ref().map(|e| e.base.clone())
+    }
+
+    /// The normalised action each candidate was ranked with (`n × 2k`), when the rank explored.
+    #[wasm_bindgen(getter)]
+    pub fn actions(&self) -> Option<Vec<f32>> {
+        self.explored.as_ref().map(|e| e.actions.clone())
+    }
+
+    /// The exploration seed (below 2^53), when the rank explored.
+    #[wasm_bindgen(getter)]
+    pub fn seed(&self) -> Option<f64> {
+        self.explored.as_ref().map(|e| e.seed as f64)
+    }
+
+    /// `crc32:` and the serving blob's CRC-32, when the rank explored.
+    #[wasm_bindgen(getter)]
+    pub fn behaviour(&self) -> Option<String> {
+        self.explored.as_ref().map(|e| e.behaviour.clone())
     }
 }
 
@@ -232,6 +266,8 @@ impl Ranker {
 
     /// Columnar fast path. `itemFeatures` is `n × item features` and `scores`
     /// is `n × objectives`, both row-major in schema order. `topK` 0 means all.
+    /// With `{explore}` options it explores as `rank` does and the result
+    /// carries the record's columns (`base`, `actions`, `seed`, `behaviour`).
     #[wasm_bindgen(js_name = rankColumnar)]
     pub fn rank_columnar(
         &mut self,
@@ -240,12 +276,24 @@ impl Ranker {
         #[wasm_bindgen(js_name = "itemFeatures")] item_features: &[f32],
         scores: &[f32],
         #[wasm_bindgen(js_name = "topK")] top_k: u32,
+        #[wasm_bindgen(unchecked_optional_param_type = "RankOptions")] options: Option<JsValue>,
     ) -> Result<ColumnarRanking, JsError> {
         let cols = Columns { user, context, items: item_features, scores };
         let k = self.inner.schema().k();
         let top = if top_k == 0 && scores.len() >= k && scores.len() % k == 0 { scores.len() / k } else { top_k as usize };
-        let r = self.inner.rank_columns(&cols, top)?;
-        Ok(ColumnarRanking { order: r.order.to_vec(), scores: r.scores.to_vec() })
+        match read_options(options)? {
+            None => {
+                let r = self.inner.rank_columns(&cols, top)?;
+                Ok(ColumnarRanking { order: r.order.to_vec(), scores: r.scores.to_vec(), explored: None })
+            }
+            Some((spec, seed)) => {
+                let behaviour = self.inner.behaviour().to_string();
+                let r = self.inner.rank_columns_explored(&cols, top, spec, &mut StdRng::seed_from_u64(seed))?;
+                let record = ExploreRecord::of(&r, scores.len() / k, spec, seed, &behaviour);
+                let explored = ColumnarRecord { base: record.base.concat(), actions: record.actions.concat(), seed, behaviour };
+                Ok(ColumnarRanking { order: r.order.to_vec(), scores: r.scores.to_vec(), explored: Some(explored) })
+            }
+        }
     }
 }
 

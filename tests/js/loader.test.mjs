@@ -89,7 +89,7 @@ test("TypeScript types are generated for the request and result", () => {
   assert.match(dts, /rank\(request: RankRequest, options\?: RankOptions\): RankedItem\[\] \| ExploredRanking;/);
   assert.match(dts, /checkLogLine\(line: LogLine\): void;/);
   assert.match(dts, /static fromBytes\(bytes: Uint8Array[^)]*\): Ranker;/);
-  assert.match(dts, /rankColumnar\(user: Float32Array[^)]*itemFeatures: Float32Array[^)]*topK: number\): ColumnarRanking;/);
+  assert.match(dts, /rankColumnar\(user: Float32Array[^)]*itemFeatures: Float32Array[^)]*topK: number, options\?: RankOptions\): ColumnarRanking;/);
 });
 
 // The shipped models rank a realistic 50-candidate request exactly as the

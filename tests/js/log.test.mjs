@@ -97,3 +97,26 @@ test("round trip: explore → log lines → log import → train --log → blob 
   assert.throws(() => runMtfuse(["log", "import", join(dir, "bad.ndjson"), "--blob", "models/static.safetensors", "--reward", "models/reward.json", "--out", join(dir, "bad.parquet")]), /bad\.ndjson: line 8[\s\S]*responses\[\d\]\.playS/);
   assert.throws(() => readFileSync(join(dir, "bad.parquet")), /ENOENT/);
 });
+
+test("the columnar path explores as the object path does: same seed, same order and record", () => {
+  const req = sim.drawRequest(8, 21, 0, 6, 30, 4);
+  const enhanced = demo.Ranker.fromBytes(readFileSync(`${ROOT}models/enhanced.safetensors`));
+  const s = enhanced.schema();
+  const cols = {
+    user: Float32Array.from(s.user, (n) => req.user[n]),
+    context: Float32Array.from(s.context, (n) => req.context[n]),
+    items: Float32Array.from(req.items.flatMap((it) => s.item.map((n) => it.features[n]))),
+    scores: Float32Array.from(req.items.flatMap((it) => s.objectives.map((o) => it.scores[o]))),
+  };
+  const explore = { width: 0.15, seed: 17, perItem: true };
+  const obj = enhanced.rank({ ...req, topK: 6 }, { explore });
+  const col = enhanced.rankColumnar(cols.user, cols.context, cols.items, cols.scores, 6, { explore });
+  assert.deepEqual([...col.order], obj.record.shown);
+  assert.deepEqual([...col.actions], obj.record.actions.flat().map(Math.fround));
+  assert.deepEqual([...col.base], obj.record.base.flat().map(Math.fround));
+  assert.equal(col.seed, 17);
+  assert.equal(col.behaviour, obj.record.behaviour);
+  const plain = enhanced.rankColumnar(cols.user, cols.context, cols.items, cols.scores, 6);
+  assert.equal(plain.actions, undefined);
+  assert.throws(() => enhanced.rankColumnar(cols.user, cols.context, cols.items, cols.scores, 6, { explore: { width: -1 } }), /explore\.width/);
+});

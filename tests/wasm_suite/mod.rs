@@ -89,7 +89,7 @@ pub fn bad_input_throws_and_ranker_survives() {
     let err = r.rank(nan, None).unwrap_err();
     assert_eq!(message(err), "items[1].scores.hate: is NaN, expected a finite number");
 
-    let err = r.rank_columnar(&[1.0], &[2.0], &[3.0], &[0.1, 0.2, 0.3], 0).err().unwrap();
+    let err = r.rank_columnar(&[1.0], &[2.0], &[3.0], &[0.1, 0.2, 0.3], 0, None).err().unwrap();
     assert_eq!(message(err), "user: length 1, the schema has 2 user features");
 
     let err = mtfuse::wasm::Ranker::from_bytes(&BLOB[..100]).err().unwrap();
@@ -104,7 +104,7 @@ pub fn columnar_matches_object_path() {
     let req: mtfuse::RankRequest = serde_json::from_str(REQUEST).unwrap();
     let items: Vec<f32> = req.items.iter().map(|i| i.features["duration_s"].unwrap() as f32).collect();
     let scores: Vec<f32> = req.items.iter().flat_map(|i| ["click", "long_view", "hate"].map(|o| i.scores[o].unwrap() as f32)).collect();
-    let out = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 0).unwrap();
+    let out = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 0, None).unwrap();
     let want: Vec<Expected> = serde_json::from_str(EXPECTED).unwrap();
     assert_eq!((out.order().len(), out.scores().len()), (want.len(), want.len()));
     for ((&j, &s), w) in out.order().iter().zip(&out.scores()).zip(&want) {
