@@ -74,133 +74,71 @@ fn err(
 impl LogLine {
     /// Checks the line against the serving schema and lays its values out.
     pub fn check(&self, s: &Schema) -> Result<CheckedLine, RequestError> {
-        let (n, k) = (self.items.len(), s.k());
+        let mut out = CheckedLine::default();
+        self.check_request(s, &mut out)?;
+        self.check_record(s.k(), &mut out)?;
+        self.check_responses(s, &mut out)?;
+        Ok(out)
+    }
+
+    /// The session, and the request's features and scores by name.
+    fn check_request(&self, s: &Schema, out: &mut CheckedLine) -> Result<(), RequestError> {
+        let n = self.items.len();
         if self.session.is_empty() {
-            return Err(err(
-                RequestErrorKind::Missing,
-                "session",
-                "is empty, expected the session's id",
-            ));
+            return Err(err(RequestErrorKind::Missing, "session", "is empty, expected the session's id"));
         }
         if n == 0 {
-            return Err(err(
-                RequestErrorKind::Empty,
-                "items",
-                "no candidates: the list is empty",
-            ));
+            return Err(err(RequestErrorKind::Empty, "items", "no candidates: the list is empty"));
         }
         if n > MAX_ITEMS {
-            return Err(err(
-                RequestErrorKind::TooMany,
-                "items",
-                format!("{n} candidates exceed the limit of {MAX_ITEMS}"),
-            ));
+            return Err(err(RequestErrorKind::TooMany, "items", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
         }
-        let mut out = CheckedLine::default();
         fill_named(&self.user, s, FeatureGroup::User, "user", &mut out.user)?;
-        fill_named(
-            &self.context,
-            s,
-            FeatureGroup::Context,
-            "context",
-            &mut out.context,
-        )?;
+        fill_named(&self.context, s, FeatureGroup::Context, "context", &mut out.context)?;
         for (j, item) in self.items.iter().enumerate() {
-            fill_named(
-                &item.features,
-                s,
-                FeatureGroup::Item,
-                &format!("items[{j}].features"),
-                &mut out.items,
-            )?;
-            fill_scores(
-                &item.scores,
-                s,
-                &format!("items[{j}].scores"),
-                &mut out.scores,
-            )?;
+            fill_named(&item.features, s, FeatureGroup::Item, &format!("items[{j}].features"), &mut out.items)?;
+            fill_scores(&item.scores, s, &format!("items[{j}].scores"), &mut out.scores)?;
         }
-        let r = &self.record;
+        Ok(())
+    }
+
+    /// The exploration record: widths, actions inside their boxes, shown candidates.
+    fn check_record(&self, k: usize, out: &mut CheckedLine) -> Result<(), RequestError> {
+        let (r, n) = (&self.record, self.items.len());
         if !(r.explore.is_finite() && (0.0..=MAX_WIDTH).contains(&r.explore)) {
-            return Err(err(
-                RequestErrorKind::OutOfRange,
-                "record.explore",
-                format!("{} is outside 0..={MAX_WIDTH}", r.explore),
-            ));
+            return Err(err(RequestErrorKind::OutOfRange, "record.explore", format!("{} is outside 0..={MAX_WIDTH}", r.explore)));
         }
         out.base = action_rows(&r.base, "record.base", n, 2 * k)?;
         out.actions = action_rows(&r.actions, "record.actions", n, 2 * k)?;
-        if let Some(i) = out
-            .actions
-            .iter()
-            .zip(&out.base)
-            .position(|(a, b)| (a - b).abs() > r.explore + BOX_SLACK)
-        {
-            return Err(err(
-                RequestErrorKind::OutOfRange,
-                format!("record.actions[{}][{}]", i / (2 * k), i % (2 * k)),
-                format!(
-                    "{} is more than explore {} from the base {}",
-                    out.actions[i], r.explore, out.base[i]
-                ),
-            ));
+        if let Some(i) = out.actions.iter().zip(&out.base).position(|(a, b)| (a - b).abs() > r.explore + BOX_SLACK) {
+            let field = format!("record.actions[{}][{}]", i / (2 * k), i % (2 * k));
+            return Err(err(RequestErrorKind::OutOfRange, field, format!("{} is more than explore {} from the base {}", out.actions[i], r.explore, out.base[i])));
         }
         let mut seen = vec![false; n];
         for (p, &c) in r.shown.iter().enumerate() {
             match seen.get_mut(c as usize) {
-                None => {
-                    return Err(err(
-                        RequestErrorKind::OutOfRange,
-                        format!("record.shown[{p}]"),
-                        format!("candidate {c} is out of range 0..{n}"),
-                    ))
-                }
-                Some(true) => {
-                    return Err(err(
-                        RequestErrorKind::Malformed,
-                        format!("record.shown[{p}]"),
-                        format!("candidate {c} is shown twice"),
-                    ))
-                }
+                None => return Err(err(RequestErrorKind::OutOfRange, format!("record.shown[{p}]"), format!("candidate {c} is out of range 0..{n}"))),
+                Some(true) => return Err(err(RequestErrorKind::Malformed, format!("record.shown[{p}]"), format!("candidate {c} is shown twice"))),
                 Some(s) => *s = true,
             }
         }
-        if self.responses.len() != r.shown.len() {
-            return Err(err(
-                RequestErrorKind::Length,
-                "responses",
-                format!(
-                    "{} responses for {} shown items; send one per shown item, in shown order",
-                    self.responses.len(),
-                    r.shown.len()
-                ),
-            ));
+        Ok(())
+    }
+
+    /// One response per shown item: every objective's signal and the play time.
+    fn check_responses(&self, s: &Schema, out: &mut CheckedLine) -> Result<(), RequestError> {
+        let shown = self.record.shown.len();
+        if self.responses.len() != shown {
+            return Err(err(RequestErrorKind::Length, "responses", format!("{} responses for {shown} shown items; send one per shown item, in shown order", self.responses.len())));
         }
         for (p, resp) in self.responses.iter().enumerate() {
-            let field = format!("responses[{p}]");
-            fill_scores(
-                &resp.signals,
-                s,
-                &format!("{field}.signals"),
-                &mut out.signals,
-            )?;
+            fill_scores(&resp.signals, s, &format!("responses[{p}].signals"), &mut out.signals)?;
             match resp.play_s {
-                Some(x) if x.is_finite() && x >= 0.0 && (x as f32).is_finite() => {
-                    out.play_s.push(x as f32)
-                }
-                x => {
-                    return Err(err(
-                        RequestErrorKind::NotFinite,
-                        format!("{field}.playS"),
-                        format!(
-                            "is {}, expected seconds ≥ 0",
-                            x.map_or("null".into(), |v| v.to_string())
-                        ),
-                    ))
-                }
+                Some(x) if x.is_finite() && x >= 0.0 && (x as f32).is_finite() => out.play_s.push(x as f32),
+                x => return Err(err(RequestErrorKind::NotFinite, format!("responses[{p}].playS"), format!("is {}, expected seconds ≥ 0", x.map_or("null".into(), |v| v.to_string())))),
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
