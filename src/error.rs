@@ -63,6 +63,8 @@ pub enum RequestErrorKind {
     Empty,
     /// More candidates than the limit.
     TooMany,
+    /// Two candidates with one id: the caller could not tell their results apart.
+    Duplicate,
 }
 
 impl RequestError {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{RequestError, RequestErrorKind};
 use crate::exploration::{ExploreRecord, MAX_WIDTH};
-use crate::ranker::{fill_named, fill_scores, RankItem, MAX_ITEMS};
+use crate::ranker::{check_unique_ids, fill_named, fill_scores, RankItem, MAX_ITEMS};
 use crate::schema::{FeatureGroup, Schema};
 
 /// Actions may sit this far outside the exploration box (f32 rounding).
@@ -93,6 +93,7 @@ impl LogLine {
         if n > MAX_ITEMS {
             return Err(err(RequestErrorKind::TooMany, "items", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
         }
+        check_unique_ids(self.items.iter().map(|i| &i.id))?;
         fill_named(&self.user, s, FeatureGroup::User, "user", &mut out.user)?;
         fill_named(&self.context, s, FeatureGroup::Context, "context", &mut out.context)?;
         for (j, item) in self.items.iter().enumerate() {

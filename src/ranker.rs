@@ -69,6 +69,30 @@ pub enum ItemId {
     Str(String),
 }
 
+/// Rejects a repeated id, naming both places: results are returned by id,
+/// so two candidates with one id could not be told apart.
+pub fn check_unique_ids<'a>(ids: impl Iterator<Item = &'a ItemId>) -> Result<(), RequestError> {
+    #[derive(Hash, PartialEq, Eq)]
+    enum Key<'k> {
+        Int(i64),
+        Num(u64),
+        Str(&'k str),
+    }
+    let mut seen = std::collections::HashMap::new();
+    for (j, id) in ids.enumerate() {
+        let key = match id {
+            ItemId::Int(i) => Key::Int(*i),
+            ItemId::Num(x) => Key::Num(x.to_bits()),
+            ItemId::Str(s) => Key::Str(s),
+        };
+        if let Some(first) = seen.insert(key, j) {
+            let shown = serde_json::to_string(id).unwrap_or_default();
+            return Err(RequestError::new(RequestErrorKind::Duplicate, format!("items[{j}].id"), format!("{shown} repeats items[{first}].id; ids must be unique")));
+        }
+    }
+    Ok(())
+}
+
 /// Integral numbers below 2^53 in magnitude are ids that JSON round-trips exactly.
 const MAX_SAFE_INT: f64 = 9_007_199_254_740_992.0;
 
@@ -463,6 +487,7 @@ impl Ranker {
             Some(t) if t >= 1 && t <= n as i64 => t as usize,
             Some(t) => return Err(RequestError::new(RequestErrorKind::OutOfRange, "topK", format!("{t} is out of range 1..={n}"))),
         };
+        check_unique_ids(req.items.iter().map(|i| &i.id))?;
         // The named values are laid out in reusable buffers, then ranked
         // through the columnar path; the buffers are put back either way.
         let mut inp = std::mem::take(&mut self.inputs);

@@ -258,3 +258,23 @@ fn every_bad_log_line_names_its_field() {
     assert_eq!(e.field(), "record.actions[0][0]", "{e}");
     assert!(e.problem().contains("more than explore"), "{e}");
 }
+
+/// Two candidates with one id are refused, naming both: results come back
+/// by id. A number and the same integral float are one id, as JSON has it.
+#[test]
+fn a_repeated_item_id_is_refused_naming_both_places() {
+    let mut r = Ranker::from_bytes(&enhanced_bytes()).unwrap();
+    for (second, shown) in [(json!("v1"), "\"v1\""), (json!(7), "7"), (json!(7.0), "7")] {
+        let mut req = request_json();
+        req["items"][1]["id"] = if shown == "7" { json!(7) } else { json!("v1") };
+        req["items"][3]["id"] = second;
+        let e = r.rank(&request_from(&mut serde_json::Deserializer::from_str(&req.to_string())).unwrap()).unwrap_err();
+        assert_eq!((e.kind(), e.field()), (RequestErrorKind::Duplicate, "items[3].id"), "{e}");
+        assert_eq!(e.problem(), format!("{shown} repeats items[1].id; ids must be unique"));
+    }
+    // "7" and 7 are different ids.
+    let mut req = request_json();
+    req["items"][1]["id"] = json!(7);
+    req["items"][3]["id"] = json!("7");
+    assert!(r.rank(&request_from(&mut serde_json::Deserializer::from_str(&req.to_string())).unwrap()).is_ok());
+}

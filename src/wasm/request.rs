@@ -122,6 +122,8 @@ fn read_known(k: &Keys, c: &mut ColumnBuffers, req: &JsValue) -> Option<(usize, 
         read_numbers(&get(o, &k.item_fields[2])?, &k.item, &mut c.items)?;
     }
     let n = c.ids.len();
+    // A repeated id: the serde path names it.
+    crate::ranker::check_unique_ids(c.ids.iter()).ok()?;
     let top = match get(obj, &k.top[3])? {
         v if v.is_undefined() => n,
         v => {

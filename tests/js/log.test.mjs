@@ -120,3 +120,9 @@ test("the columnar path explores as the object path does: same seed, same order 
   assert.equal(plain.actions, undefined);
   assert.throws(() => enhanced.rankColumnar(cols.user, cols.context, cols.items, cols.scores, 6, { explore: { width: -1 } }), /explore\.width/);
 });
+
+test("a repeated item id is refused on the fast path too, naming both places", () => {
+  const req = sim.drawRequest(2, 10, 0, 1, 5, 3);
+  req.items[3].id = req.items[1].id;
+  assert.throws(() => ranker.rank(req), new RegExp(`^Error: items\\[3\\]\\.id: ${req.items[1].id} repeats items\\[1\\]\\.id; ids must be unique$`));
+});
