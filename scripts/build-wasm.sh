@@ -16,7 +16,7 @@ for build in ${BUILDS:-simd scalar demo}; do
   esac
   wasm_cargo "$flavour" build --release --lib -q "${features[@]}"
   mkdir -p "$out"
-  wasm-bindgen --target web --out-dir "$out" --out-name mtfuse "$(wasm_target_dir "$flavour")/wasm32-unknown-unknown/release/mtfuse.wasm"
+  wasm-bindgen --target web --experimental-reset-state-function --out-dir "$out" --out-name mtfuse "$(wasm_target_dir "$flavour")/wasm32-unknown-unknown/release/mtfuse.wasm"
   opt_flags=(-O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types)
   [ "$flavour" = simd ] && opt_flags+=(--enable-simd)
   node_modules/.bin/wasm-opt "${opt_flags[@]}" "$out/mtfuse_bg.wasm" -o "$out/mtfuse_bg.wasm"

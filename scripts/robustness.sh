@@ -6,13 +6,14 @@
 # fits its own simulator on the KuaiRand log (DATA, default
 # ../shared/data/kuairand-1k). VARIANTS and SEEDS (default 1; training
 # streams are keyed by seed, so seeds share no data) pick a subset. Long:
-# five to ten minutes per variant and seed on two cores. Writes
-# target/robustness/ and prints the table.
+# five to ten minutes per variant and seed on two cores. MTFUSE names a
+# binary to use instead of building one (so a long run is not disturbed by
+# rebuilds). Writes target/robustness/ and prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${DATA:-../shared/data/kuairand-1k}
-cargo build --release -q
-B=target/release/mtfuse
+if [ -z "${MTFUSE:-}" ]; then cargo build --release -q; fi
+B=${MTFUSE:-target/release/mtfuse}
 out=target/robustness
 mkdir -p "$out"
 # MTL logit shifts per normalised item feature: 5 for click, then 5 for long view.

@@ -2,7 +2,7 @@
 //!
 //! `__metadata__` holds four string keys:
 //! - `format` = `"mtfuse"` and `format_version` = `"1"`;
-//! - `checksum` = `"crc32:xxxxxxxx"` over the data section (all bytes after the header);
+//! - `checksum` = `"crc32:xxxxxxxx"`, see [`content_checksum`];
 //! - `mtfuse` = the JSON of [`BlobMeta`].
 //!
 //! Tensors are little-endian F32. Dense weights are `[inputs, outputs]`
@@ -19,7 +19,11 @@ use crate::fusion::ActionSpace;
 use crate::nn::{Actor, Dense};
 use crate::schema::{Feature, PolicyKind, Schema};
 
-pub const FORMAT_VERSION: u32 = 1;
+/// Bound on action ranges: powers and biases beyond it overflow the fusion.
+pub const ACTION_LIMIT: f32 = 1e4;
+
+/// 2: the checksum covers the metadata and names as well as tensor data.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything about a policy that is not a tensor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,29 +65,76 @@ pub struct Blob {
     pub weights: PolicyWeights,
 }
 
-/// CRC-32 (IEEE 802.3, as zlib's `crc32`), so any tool can verify a blob.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    const fn table() -> [u32; 256] {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut j = 0;
-            while j < 8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-                j += 1;
+/// Running CRC-32 (IEEE 802.3, as zlib's `crc32`), so any tool can verify a blob.
+#[derive(Clone, Copy, Debug)]
+pub struct Crc32(u32);
+
+impl Default for Crc32 {
+    fn default() -> Self {
+        Crc32(!0)
+    }
+}
+
+impl Crc32 {
+    pub fn update(&mut self, bytes: &[u8]) {
+        const fn table() -> [u32; 256] {
+            let mut t = [0u32; 256];
+            let mut i = 0;
+            while i < 256 {
+                let mut c = i as u32;
+                let mut j = 0;
+                while j < 8 {
+                    c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                    j += 1;
+                }
+                t[i] = c;
+                i += 1;
             }
-            t[i] = c;
-            i += 1;
+            t
         }
-        t
+        static TABLE: [u32; 256] = table();
+        for &b in bytes {
+            self.0 = TABLE[((self.0 ^ b as u32) & 0xff) as usize] ^ (self.0 >> 8);
+        }
     }
-    static TABLE: [u32; 256] = table();
-    let mut c = !0u32;
-    for &b in bytes {
-        c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+
+    pub fn finish(self) -> u32 {
+        !self.0
     }
-    !c
+}
+
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = Crc32::default();
+    c.update(bytes);
+    c.finish()
+}
+
+/// The `checksum` of a blob or simulator file: CRC-32 over the JSON metadata
+/// string, then each tensor in byte order of names as its name, a zero byte
+/// and its data. It covers everything that decides a ranking (schema,
+/// normalisation, action ranges, widths, weights) but not the file's layout,
+/// so a file re-saved by another safetensors writer keeps it.
+pub fn content_checksum<'a>(meta_json: &str, tensors: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut tensors: Vec<(&str, &[u8])> = tensors.into_iter().collect();
+    tensors.sort_unstable_by_key(|(name, _)| name.as_bytes());
+    let mut c = Crc32::default();
+    c.update(meta_json.as_bytes());
+    for (name, data) in tensors {
+        c.update(name.as_bytes());
+        c.update(&[0]);
+        c.update(data);
+    }
+    format!("crc32:{:08x}", c.finish())
+}
+
+/// Checks a parsed file's `checksum` against its content.
+pub(crate) fn verify_checksum(st: &SafeTensors, expected: &str, meta_json: &str) -> Result<(), BlobError> {
+    let views = st.tensors();
+    let actual = content_checksum(meta_json, views.iter().map(|(n, v)| (n.as_str(), v.data())));
+    if actual != expected {
+        return Err(BlobError::BadChecksum { expected: expected.to_string(), actual });
+    }
+    Ok(())
 }
 
 /// Tensor names and shapes a blob with this metadata must hold.
@@ -107,7 +158,7 @@ fn expected_tensors(meta: &BlobMeta, schema: &Schema) -> Vec<(String, Vec<usize>
 
 /// Where the data section should end, read from the raw header so that a
 /// truncated file gets a precise message rather than a generic parse error.
-fn described_len(bytes: &[u8]) -> Result<(usize, usize), BlobError> {
+fn described_len(bytes: &[u8]) -> Result<usize, BlobError> {
     if bytes.len() < 8 {
         return Err(BlobError::Truncated { got: bytes.len(), need: 8 });
     }
@@ -135,13 +186,13 @@ fn described_len(bytes: &[u8]) -> Result<(usize, usize), BlobError> {
     }
     // A need beyond the address space is reported as the largest one.
     let need = (header_end as u64).checked_add(end).and_then(|v| usize::try_from(v).ok()).unwrap_or(usize::MAX);
-    Ok((header_end, need))
+    Ok(need)
 }
 
 impl Blob {
     /// Parses and validates a blob. Never panics on any input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Blob, BlobError> {
-        let (header_end, need) = described_len(bytes)?;
+        let need = described_len(bytes)?;
         if bytes.len() < need {
             return Err(BlobError::Truncated { got: bytes.len(), need });
         }
@@ -162,12 +213,9 @@ impl Blob {
         if version.parse::<u32>() != Ok(FORMAT_VERSION) {
             return Err(BlobError::UnknownVersion { found: version.clone(), supported: FORMAT_VERSION });
         }
-        let expected = get("checksum")?;
-        let actual = crc32(&bytes[header_end..]);
-        if *expected != format!("crc32:{actual:08x}") {
-            return Err(BlobError::BadChecksum { expected: expected.clone(), actual });
-        }
-        let meta: BlobMeta = serde_json::from_str(get("mtfuse")?).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
+        let meta_json = get("mtfuse")?;
+        verify_checksum(&st, get("checksum")?, meta_json)?;
+        let meta: BlobMeta = serde_json::from_str(meta_json).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
         let schema = Schema::new(meta.kind, meta.objectives.clone(), meta.features.clone())?;
         let actions = check_actions(&meta, &schema)?;
 
@@ -226,13 +274,14 @@ impl Blob {
             return Err(BlobError::SchemaMismatch(format!("weights {got:?} do not fit metadata, which needs {want:?}")));
         }
         let meta_json = serde_json::to_string(meta).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
-        let fields = [("format", "mtfuse".to_string()), ("format_version", FORMAT_VERSION.to_string()), ("mtfuse", meta_json)];
+        let checksum = content_checksum(&meta_json, named.iter().map(|(n, _, b)| (n.as_str(), b.as_slice())));
+        let fields = [("format", "mtfuse".to_string()), ("format_version", FORMAT_VERSION.to_string()), ("mtfuse", meta_json), ("checksum", checksum)];
         Ok(write_safetensors(named, &fields))
     }
 }
 
-/// Writes F32 tensors as safetensors, in name order, with string metadata plus
-/// a `checksum` of the data section. Written here rather than by
+/// Writes F32 tensors as safetensors, in name order, with string metadata.
+/// Written here rather than by
 /// `safetensors::serialize`, whose metadata map has a random order: the same
 /// content must always give the same bytes.
 #[cfg(not(target_arch = "wasm32"))]
@@ -246,7 +295,6 @@ pub fn write_safetensors(mut named: Vec<(String, Vec<usize>, Vec<u8>)>, metadata
         header.insert(name.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}));
     }
     let mut md = serde_json::Map::new();
-    md.insert("checksum".into(), format!("crc32:{:08x}", crc32(&data)).into());
     for (k, v) in metadata {
         md.insert(k.to_string(), v.clone().into());
     }
@@ -335,6 +383,9 @@ fn check_actions(meta: &BlobMeta, schema: &Schema) -> Result<ActionSpace, BlobEr
         }
     }
     for d in 0..2 * k {
+        if meta.action_low[d].abs().max(meta.action_high[d].abs()) > ACTION_LIMIT {
+            return bad(format!("action range {d} [{}, {}] goes beyond ±{ACTION_LIMIT}", meta.action_low[d], meta.action_high[d]));
+        }
         if meta.action_low[d] > meta.action_high[d] {
             return bad(format!("action range {d} is empty: low {} > high {}", meta.action_low[d], meta.action_high[d]));
         }

@@ -13,10 +13,10 @@ pub enum BlobError {
     NotSafetensors(String),
     #[error("weight blob is not an mtfuse blob: metadata key \"{0}\" is missing")]
     MissingMetadata(&'static str),
-    #[error("weight blob has format version {found}, this build reads version {supported}")]
+    #[error("weight blob has format version {found}, this build reads version {supported} (version 1 blobs: re-save with scripts/upgrade_blob.py)")]
     UnknownVersion { found: String, supported: u32 },
-    #[error("weight blob is corrupt: data crc32 is {actual:08x}, metadata says {expected}")]
-    BadChecksum { expected: String, actual: u32 },
+    #[error("weight blob checksum mismatch: its metadata and tensors give {actual}, its header says {expected}; the file is corrupt, or was changed without recomputing the checksum (docs/blob-format.md)")]
+    BadChecksum { expected: String, actual: String },
     #[error("weight blob metadata is invalid: {0}")]
     BadMetadata(String),
     #[error("weight blob is missing tensor \"{0}\"")]

@@ -21,6 +21,25 @@ use crate::schema::{FeatureGroup, PolicyKind, Schema};
 /// Upper bound on candidates per request; keeps scratch memory bounded.
 pub const MAX_ITEMS: usize = 100_000;
 
+/// The error for more than [`MAX_ITEMS`] candidates, checked before any per-item work.
+pub(crate) fn check_item_count(field: &str, n: usize) -> Result<(), RequestError> {
+    if n > MAX_ITEMS {
+        return Err(RequestError::new(RequestErrorKind::TooMany, field, format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
+    }
+    Ok(())
+}
+
+/// A finite input that normalises to infinity (1e38 over a std of 1e-6),
+/// which would make the actor's output NaN.
+fn overflow(field: &str, at: String, f: &crate::schema::Feature, x: f32) -> RequestError {
+    let problem = format!("{at}\"{}\" is {x}, too far outside the blob's normalisation (mean {}, std {})", f.name, f.mean, f.std);
+    RequestError::new(RequestErrorKind::NotFinite, field, problem)
+}
+
+fn cols_value(cols: &Columns, field: &str, i: usize) -> f32 {
+    if field == "user" { cols.user[i] } else { cols.context[i - cols.user.len()] }
+}
+
 /// One request in flat buffers, in the blob schema's feature order.
 #[derive(Clone, Copy, Debug)]
 pub struct Columns<'a> {
@@ -327,9 +346,7 @@ impl Ranker {
             return Err(RequestError::new(RequestErrorKind::Length, "scores", format!("length {} is not a multiple of {k} objectives", cols.scores.len())));
         }
         let n = cols.scores.len() / k;
-        if n > MAX_ITEMS {
-            return Err(RequestError::new(RequestErrorKind::TooMany, "scores", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
-        }
+        check_item_count("scores", n)?;
         for (field, got, want) in [("user", cols.user.len(), s.user.len()), ("context", cols.context.len(), s.context.len())] {
             if got != want {
                 return Err(RequestError::new(RequestErrorKind::Length, field, format!("length {got}, the schema has {want} {field} features")));
@@ -360,8 +377,8 @@ impl Ranker {
     /// Ranks a columnar request and returns the best `top` items.
     pub fn rank_columns(&mut self, cols: &Columns, top: usize) -> Result<Ranking<'_>, RequestError> {
         let n = self.check_top(cols, top)?;
-        let per_item = self.compute_actions(cols, n);
-        self.fuse_and_sort(cols, n, top, per_item);
+        let per_item = self.compute_actions(cols, n)?;
+        self.fuse_and_sort(cols, n, top, per_item)?;
         Ok(self.ranking(per_item, None))
     }
 
@@ -370,7 +387,7 @@ impl Ranker {
     /// reports beside the policy's own action so the caller can log both.
     pub fn rank_columns_explored(&mut self, cols: &Columns, top: usize, spec: ExploreSpec, rng: &mut StdRng) -> Result<Ranking<'_>, RequestError> {
         let n = self.check_top(cols, top)?;
-        let per_item = self.compute_actions(cols, n);
+        let per_item = self.compute_actions(cols, n)?;
         let width = 2 * self.blob.schema.k();
         let sc = &mut self.scratch;
         let taken_per_item = explore_actions(&sc.norm_actions, per_item, n, width, spec, rng, &mut sc.taken);
@@ -379,7 +396,7 @@ impl Ranker {
         for r in 0..rows {
             self.blob.actions.to_real(&sc.taken[r * width..(r + 1) * width], &mut sc.actions[r * width..(r + 1) * width]);
         }
-        self.fuse_and_sort(cols, n, top, taken_per_item);
+        self.fuse_and_sort(cols, n, top, taken_per_item)?;
         Ok(self.ranking(per_item, Some(taken_per_item)))
     }
 
@@ -392,7 +409,9 @@ impl Ranker {
     }
 
     /// Fuses every item with `scratch.actions` and keeps the best `top`.
-    fn fuse_and_sort(&mut self, cols: &Columns, n: usize, top: usize, per_item: bool) {
+    /// Finite inputs can still overflow (a feature at 1e38 normalises to
+    /// infinity): such a score is an error, never a silently wrong order.
+    fn fuse_and_sort(&mut self, cols: &Columns, n: usize, top: usize, per_item: bool) -> Result<(), RequestError> {
         let k = self.blob.schema.k();
         let sc = &mut self.scratch;
         sc.fused.clear();
@@ -400,9 +419,14 @@ impl Ranker {
             let a = if per_item { &sc.actions[j * 2 * k..(j + 1) * 2 * k] } else { &sc.actions[..2 * k] };
             sc.fused.push(fuse(&cols.scores[j * k..(j + 1) * k], a));
         }
+        if let Some(j) = sc.fused.iter().position(|f| !f.is_finite()) {
+            let problem = format!("item {j}'s fused score is {}: its inputs are too far outside the blob's normalisation", sc.fused[j]);
+            return Err(RequestError::new(RequestErrorKind::NotFinite, "items", problem));
+        }
         top_k(&sc.fused, top, &mut sc.order);
         sc.ranked_scores.clear();
         sc.ranked_scores.extend(sc.order.iter().map(|&j| sc.fused[j as usize]));
+        Ok(())
     }
 
     fn ranking(&self, per_item: bool, taken_per_item: Option<bool>) -> Ranking<'_> {
@@ -413,8 +437,9 @@ impl Ranker {
     }
 
     /// Runs the policy on validated columns, leaving real actions in
-    /// `scratch.actions`. Returns whether they are per item (else one shared).
-    fn compute_actions(&mut self, cols: &Columns, n: usize) -> bool {
+    /// `scratch.actions`. Returns whether they are per item (else one shared),
+    /// or an error for an input that normalises to infinity.
+    fn compute_actions(&mut self, cols: &Columns, n: usize) -> Result<bool, RequestError> {
         let s = &self.blob.schema;
         let k = s.k();
         let sc = &mut self.scratch;
@@ -422,6 +447,10 @@ impl Ranker {
         sc.shared.clear();
         sc.shared.extend(cols.user.iter().enumerate().map(|(i, &x)| norm(x, s.user.start + i)));
         sc.shared.extend(cols.context.iter().enumerate().map(|(i, &x)| norm(x, s.context.start + i)));
+        if let Some(i) = sc.shared.iter().position(|z| !z.is_finite()) {
+            let (field, at) = if i < s.user.len() { ("user", s.user.start + i) } else { ("context", s.context.start + i - s.user.len()) };
+            return Err(overflow(field, String::new(), &s.features[at], cols_value(cols, field, i)));
+        }
         let per_item = match &self.blob.weights {
             PolicyWeights::Static(a) => {
                 sc.norm_actions.clear();
@@ -435,6 +464,9 @@ impl Ranker {
                 input.extend_from_slice(&sc.shared);
                 let stats = crate::stats::request_score_stats(cols.scores, k);
                 input.extend(stats.iter().enumerate().map(|(i, &v)| norm(v as f32, s.request.start + i)));
+                if let Some(i) = input[sc.shared.len()..].iter().position(|z| !z.is_finite()) {
+                    return Err(overflow("scores", "the request's ".into(), &s.features[s.request.start + i], stats[i] as f32));
+                }
                 actor.forward(&[], &input, 1, &mut sc.actor, &mut sc.norm_actions);
                 sc.rows = input;
                 false
@@ -450,6 +482,11 @@ impl Ranker {
                     let sj = &cols.scores[j * k..(j + 1) * k];
                     sc.rows.extend(sj.iter().enumerate().map(|(i, &x)| norm(x, s.score.start + i)));
                 }
+                if let Some(at) = sc.rows.iter().position(|z| !z.is_finite()) {
+                    let (j, c) = (at / (fi + k), at % (fi + k));
+                    let (field, x, f) = if c < fi { ("itemFeatures", cols.items[j * fi + c], s.item.start + c) } else { ("scores", cols.scores[j * k + c - fi], s.score.start + c - fi) };
+                    return Err(overflow(field, format!("item {j} "), &s.features[f], x));
+                }
                 actor.forward(&sc.shared, &sc.rows, n, &mut sc.actor, &mut sc.norm_actions);
                 true
             }
@@ -459,7 +496,7 @@ impl Ranker {
         for r in 0..rows {
             self.blob.actions.to_real(&sc.norm_actions[r * 2 * k..(r + 1) * 2 * k], &mut sc.actions[r * 2 * k..(r + 1) * 2 * k]);
         }
-        per_item
+        Ok(per_item)
     }
 
     /// Ranks a request whose features and scores are given by name.
@@ -478,9 +515,7 @@ impl Ranker {
         if n == 0 {
             return Err(RequestError::new(RequestErrorKind::Empty, "items", "no candidates: the list is empty"));
         }
-        if n > MAX_ITEMS {
-            return Err(RequestError::new(RequestErrorKind::TooMany, "items", format!("{n} candidates exceed the limit of {MAX_ITEMS}")));
-        }
+        check_item_count("items", n)?;
         let top = match req.top_k {
             None => n,
             // Compared as i64: `as usize` first would wrap on wasm32.

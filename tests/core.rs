@@ -189,21 +189,87 @@ fn flipped_data_byte_fails_the_checksum() {
     bytes[last] ^= 0x40;
     let (e, msg) = load_err(&bytes);
     assert!(matches!(e, BlobError::BadChecksum { .. }), "{msg}");
-    assert!(msg.contains("crc32"), "{msg}");
+    assert!(msg.contains("checksum mismatch") && msg.contains("crc32:"), "{msg}");
+}
+
+/// The checksum covers the metadata: a changed normalisation (which loads
+/// and ranks differently if unchecked) fails, and so does a changed note.
+#[test]
+fn edited_metadata_fails_the_checksum() {
+    let bytes = enhanced_bytes();
+    let blob = Blob::from_bytes(&bytes).unwrap();
+    for edit in [r#""std":"#, r#""summary":"#] {
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let mut md = header.metadata().clone().unwrap();
+        let mut meta = blob.meta.clone();
+        if edit.contains("std") {
+            meta.features[0].std *= 2.0;
+        } else {
+            meta.summary = serde_json::json!({"note": "edited"});
+        }
+        md.insert("mtfuse".into(), serde_json::to_string(&meta).unwrap());
+        let resaved = safetensors::serialize(st.tensors(), Some(md)).unwrap();
+        let (e, msg) = load_err(&resaved);
+        assert!(matches!(e, BlobError::BadChecksum { .. }), "{edit}: {msg}");
+    }
+}
+
+/// Another writer may order tensors and format the header differently
+/// (Python's safetensors pads and orders its own way): the checksum only
+/// depends on the metadata and the named tensors, so such a re-save loads.
+#[test]
+fn a_re_save_by_another_writer_loads() {
+    let bytes = enhanced_bytes();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut md = header.metadata().clone().unwrap();
+    md.insert("note".into(), "metadata keys other than mtfuse are outside the checksum".into());
+    let mut tensors = st.tensors();
+    tensors.reverse();
+    let resaved = safetensors::serialize(tensors, Some(md)).unwrap();
+    assert_ne!(resaved, bytes);
+    assert_eq!(Blob::from_bytes(&resaved).unwrap(), Blob::from_bytes(&bytes).unwrap());
+}
+
+/// Every single-bit change anywhere in a blob either fails to load or
+/// leaves its ranking unchanged: there is no silent wrong result.
+#[test]
+fn no_single_bit_flip_changes_a_ranking_silently() {
+    let bytes = enhanced_bytes();
+    let req = request(request_json());
+    let reference = Ranker::from_bytes(&bytes).unwrap().rank(&req).unwrap();
+    let (mut loaded, mut refused) = (0, 0);
+    for i in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut b = bytes.clone();
+            b[i] ^= 1 << bit;
+            match Ranker::from_bytes(&b) {
+                Err(_) => refused += 1,
+                Ok(mut r) => {
+                    loaded += 1;
+                    assert_eq!(r.rank(&req).unwrap(), reference, "flipping bit {bit} of byte {i} changed the ranking");
+                }
+            }
+        }
+    }
+    assert!(refused > 0 && refused + loaded == 8 * bytes.len());
 }
 
 #[test]
 fn unknown_version_is_rejected() {
     let m = meta(PolicyKind::Static, vec![]);
-    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "2");
-    let (e, msg) = load_err(&bytes);
-    assert!(matches!(e, BlobError::UnknownVersion { .. }), "{msg}");
-    assert!(msg.contains("version 2"), "{msg}");
+    for (version, hint) in [("1", "upgrade_blob.py"), ("3", "reads version 2")] {
+        let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), version);
+        let (e, msg) = load_err(&bytes);
+        assert!(matches!(e, BlobError::UnknownVersion { .. }), "{msg}");
+        assert!(msg.contains(&format!("format version {version}")) && msg.contains(hint), "{msg}");
+    }
 }
 
 #[test]
 fn missing_metadata_is_rejected() {
-    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], None, "1");
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], None, "2");
     let (e, msg) = load_err(&bytes);
     assert_eq!(e, BlobError::MissingMetadata("mtfuse"), "{msg}");
 }
@@ -211,7 +277,7 @@ fn missing_metadata_is_rejected() {
 #[test]
 fn missing_tensor_is_named() {
     let m = meta(PolicyKind::Enhanced, vec![8, 4]);
-    let bytes = raw_blob(&[("actor.0.weight", Dtype::F32, vec![7, 8], f32_bytes(&[0.1; 56]))], Some(&m), "1");
+    let bytes = raw_blob(&[("actor.0.weight", Dtype::F32, vec![7, 8], f32_bytes(&[0.1; 56]))], Some(&m), "2");
     let (e, msg) = load_err(&bytes);
     assert_eq!(e, BlobError::MissingTensor("actor.0.bias".into()), "{msg}");
 }
@@ -219,7 +285,7 @@ fn missing_tensor_is_named() {
 #[test]
 fn shape_mismatch_is_named() {
     let m = meta(PolicyKind::Static, vec![]);
-    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![4], f32_bytes(&[0.0; 4]))], Some(&m), "1");
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![4], f32_bytes(&[0.0; 4]))], Some(&m), "2");
     let (e, msg) = load_err(&bytes);
     assert!(matches!(e, BlobError::ShapeMismatch { .. }), "{msg}");
     assert!(msg.contains("static.action") && msg.contains("[4]") && msg.contains("[6]"), "{msg}");
@@ -228,7 +294,7 @@ fn shape_mismatch_is_named() {
 #[test]
 fn wrong_dtype_is_named() {
     let m = meta(PolicyKind::Static, vec![]);
-    let bytes = raw_blob(&[("static.action", Dtype::F64, vec![6], vec![0u8; 48])], Some(&m), "1");
+    let bytes = raw_blob(&[("static.action", Dtype::F64, vec![6], vec![0u8; 48])], Some(&m), "2");
     let (e, msg) = load_err(&bytes);
     assert!(matches!(e, BlobError::WrongDtype { .. }), "{msg}");
 }
@@ -236,7 +302,7 @@ fn wrong_dtype_is_named() {
 #[test]
 fn non_finite_weight_is_rejected() {
     let m = meta(PolicyKind::Static, vec![]);
-    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0]))], Some(&m), "1");
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0, 0.0, f32::NAN, 0.0, 0.0, 0.0]))], Some(&m), "2");
     let (e, msg) = load_err(&bytes);
     assert_eq!(e, BlobError::NonFinite { name: "static.action".into(), index: 2 }, "{msg}");
 }
@@ -245,14 +311,14 @@ fn non_finite_weight_is_rejected() {
 fn schema_mismatch_is_explained() {
     let mut m = meta(PolicyKind::Enhanced, vec![8, 4]);
     m.features.retain(|f| f.name != "long_view");
-    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "1");
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "2");
     let (e, msg) = load_err(&bytes);
     assert!(matches!(e, BlobError::SchemaMismatch(_)), "{msg}");
     assert!(msg.contains("objectives"), "{msg}");
 
     let mut m = meta(PolicyKind::Static, vec![]);
     m.features[0].std = 0.0;
-    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "1");
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "2");
     let (_, msg) = load_err(&bytes);
     assert!(msg.contains("activity") && msg.contains("std"), "{msg}");
 }
@@ -263,7 +329,7 @@ fn schema_mismatch_is_explained() {
 fn a_near_zero_std_is_refused() {
     let mut m = meta(PolicyKind::Static, vec![]);
     m.features[0].std = 1e-45;
-    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "1");
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "2");
     let (e, msg) = load_err(&bytes);
     assert!(matches!(e, BlobError::SchemaMismatch(_)), "{msg}");
     assert!(msg.contains("std must be finite and at least 0.000001"), "{msg}");
@@ -297,7 +363,7 @@ fn a_top_k_past_u32_is_out_of_range() {
 fn inconsistent_action_ranges_are_rejected() {
     let mut m: BlobMeta = meta(PolicyKind::Static, vec![]);
     m.action_high.pop();
-    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "1");
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "2");
     let (e, msg) = load_err(&bytes);
     assert!(matches!(e, BlobError::BadMetadata(_)) && msg.contains("action_high"), "{msg}");
 }
@@ -484,4 +550,84 @@ fn cli_ranks_the_fixture_and_reports_bad_input_plainly() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("mtfuse: ") && err.contains("weight blob is truncated: 300 bytes"), "{err}");
+}
+
+/// The shipped files follow the current format and checksum.
+#[test]
+fn shipped_models_load() {
+    for name in ["static", "user", "enhanced"] {
+        let bytes = std::fs::read(format!("models/{name}.safetensors")).unwrap();
+        Blob::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let bytes = std::fs::read("models/simulator.safetensors").unwrap();
+    mtfuse::sim::Simulator::from_bytes(&bytes).unwrap();
+}
+
+/// scripts/upgrade_blob.py, a second implementation of the checksum
+/// (docs/blob-format.md) in Python, turns a version 1 blob into one this
+/// build loads, and refuses a corrupt one.
+#[test]
+fn upgrade_script_rewrites_a_version_1_blob() {
+    let bytes = enhanced_bytes();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (n, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut md = header.metadata().clone().unwrap();
+    md.insert("format_version".into(), "1".into());
+    md.insert("checksum".into(), format!("crc32:{:08x}", mtfuse::blob::crc32(&bytes[8 + n..])));
+    let v1 = safetensors::serialize(st.tensors(), Some(md)).unwrap();
+    assert!(matches!(Blob::from_bytes(&v1), Err(BlobError::UnknownVersion { .. })));
+    let dir = std::env::temp_dir().join(format!("mtfuse-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (good, bad) = (dir.join("good.safetensors"), dir.join("bad.safetensors"));
+    std::fs::write(&good, &v1).unwrap();
+    let mut corrupt = v1.clone();
+    *corrupt.last_mut().unwrap() ^= 1;
+    std::fs::write(&bad, &corrupt).unwrap();
+    let run = |p: &std::path::Path| std::process::Command::new("python3").arg("scripts/upgrade_blob.py").arg(p).output().unwrap();
+    assert!(run(&good).status.success());
+    assert_eq!(Blob::from_bytes(&std::fs::read(&good).unwrap()).unwrap(), Blob::from_bytes(&bytes).unwrap());
+    let out = run(&bad);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not match its data"));
+    assert_eq!(std::fs::read(&bad).unwrap(), corrupt);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A finite feature can normalise to infinity (1e38 over a std of 1e-6)
+/// and turn the actor's output into NaN: that is an error naming the item
+/// and feature, never a NaN score or a silently wrong order.
+#[test]
+fn an_overflowing_feature_is_an_error_not_a_nan_score() {
+    let mut m = meta(PolicyKind::Enhanced, vec![8, 4]);
+    m.features.iter_mut().filter(|f| f.name == "duration_s").for_each(|f| f.std = 1e-6);
+    let bytes = Blob::to_bytes(&m, &PolicyWeights::Actor(actor(PolicyKind::Enhanced, &[8, 4]))).unwrap();
+    let mut req = request_json();
+    req["items"][2]["features"]["duration_s"] = serde_json::json!(1e38);
+    let e = Ranker::from_bytes(&bytes).unwrap().rank(&request(req.clone())).unwrap_err();
+    assert_eq!(e.kind(), RequestErrorKind::NotFinite);
+    assert!(e.to_string().starts_with("itemFeatures: item 2 \"duration_s\" is 100000000000000000000000000000000000000, too far outside the blob's normalisation (mean "), "{e}");
+    req["items"][2]["features"]["duration_s"] = serde_json::json!(1e30);
+    assert!(Ranker::from_bytes(&bytes).unwrap().rank(&request(req)).unwrap().iter().all(|i| i.score.is_finite()));
+}
+
+/// Weights that overflow make the actor's output NaN (an infinite hidden
+/// unit times a zero weight); the fused score is checked, so that is an
+/// error too.
+#[test]
+fn overflowing_weights_are_an_error_not_a_nan_score() {
+    let mut a = actor(PolicyKind::Enhanced, &[8, 4]);
+    a.layers.iter_mut().for_each(|l| l.w.mapv_inplace(|w| w.signum() * 3e38));
+    a.layers.last_mut().unwrap().w.fill(0.0);
+    let bytes = Blob::to_bytes(&meta(PolicyKind::Enhanced, vec![8, 4]), &PolicyWeights::Actor(a)).unwrap();
+    let e = Ranker::from_bytes(&bytes).unwrap().rank(&request(request_json())).unwrap_err();
+    assert_eq!(e.kind(), RequestErrorKind::NotFinite);
+    assert!(e.to_string().starts_with("items: item 0's fused score is NaN"), "{e}");
+}
+
+#[test]
+fn action_ranges_beyond_the_limit_are_refused() {
+    let mut m: BlobMeta = meta(PolicyKind::Static, vec![]);
+    m.action_low[0] = -3e38;
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "2");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::BadMetadata(_)) && msg.contains("action range 0") && msg.contains("10000"), "{msg}");
 }

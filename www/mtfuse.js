@@ -16,7 +16,76 @@ export function simdSupported() {
 }
 
 /**
+ * Thrown by a call during which the wasm module trapped (a bug, never bad
+ * input). The module has been re-instantiated and every ranker reloads its
+ * blob on its next call, so only this call is lost. `cause` is the trap.
+ */
+export class TrapError extends Error {
+  constructor(cause) {
+    super(`mtfuse trapped (${cause.message}); the module was restarted and the blob reloaded, so the next call works`, { cause });
+    this.name = "TrapError";
+  }
+}
+
+// A ranker that survives traps. After a trap the instance is dead: a
+// release build aborts on panic, and a `&mut self` borrow left open makes
+// every later call fail. So the module is re-instantiated (wasm-bindgen's
+// `__wbg_reset_state`) and each ranker rebuilds itself from its blob when it
+// sees a newer instance.
+const recovering = new WeakMap();
+function recoveringRanker(glue) {
+  // One class per glue module: its rankers share the instance, and a trap.
+  if (recovering.has(glue)) return recovering.get(glue);
+  let generation = 0;
+  const Ranker = class Ranker {
+    #bytes;
+    #inner;
+    #generation;
+
+    /** Loads a weight blob; throws on a truncated, corrupt or inconsistent blob. */
+    static fromBytes(bytes) {
+      const r = new Ranker();
+      r.#bytes = Uint8Array.from(bytes);
+      r.#call(() => {});
+      return r;
+    }
+
+    #call(f) {
+      try {
+        if (this.#generation !== generation) {
+          if (this.#bytes === undefined) throw new Error("ranker: used after free()");
+          this.#inner = glue.Ranker.fromBytes(this.#bytes);
+          this.#generation = generation;
+        }
+        return f(this.#inner);
+      } catch (e) {
+        if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+        glue.__wbg_reset_state();
+        generation += 1;
+        throw new TrapError(e);
+      }
+    }
+
+    get kind() { return this.#call((r) => r.kind); }
+    schema() { return this.#call((r) => r.schema()); }
+    rank(request, options) { return this.#call((r) => r.rank(request, options)); }
+    rankColumnar(user, context, itemFeatures, scores, topK, options) { return this.#call((r) => r.rankColumnar(user, context, itemFeatures, scores, topK, options)); }
+    checkLogLine(line) { return this.#call((r) => r.checkLogLine(line)); }
+    __trapForTests() { return this.#call((r) => r.__trapForTests()); }
+    free() {
+      if (this.#generation === generation) this.#inner.free();
+      this.#inner = this.#bytes = this.#generation = undefined;
+    }
+    [Symbol.dispose]() { this.free(); }
+  };
+  recovering.set(glue, Ranker);
+  return Ranker;
+}
+
+/**
  * Loads mtfuse and returns its exports plus `flavour` ("simd" | "scalar").
+ * Its `Ranker` recovers from a trap: the call throws a `TrapError`, the
+ * next call works.
  * @param {object} [opts]
  * @param {"simd"|"scalar"} [opts.flavour] force a build instead of probing
  * @param {URL|string} [opts.base] folder holding simd/ and scalar/ (default ./pkg/)
@@ -34,5 +103,5 @@ export async function loadMtfuse({ flavour, base, wasm } = {}) {
   } else {
     await glue.default();
   }
-  return { ...glue, flavour: pick };
+  return { ...glue, Ranker: recoveringRanker(glue), TrapError, flavour: pick };
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::blob::{crc32, DEFAULT_OBJECTIVES};
+use crate::blob::DEFAULT_OBJECTIVES;
 use crate::error::BlobError;
 use crate::ranker::{ItemId, RankItem, RankRequest};
 use crate::schema::{Feature, FeatureGroup};
@@ -257,22 +257,21 @@ impl Simulator {
         named.push(("item_ids".into(), &iids));
         let named = named.into_iter().map(|(n, v)| (n, vec![v.len()], v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
         let json = serde_json::to_string(self).expect("simulator serialises");
-        crate::blob::write_safetensors(named, &[("format", FORMAT.to_string()), ("simulator", json)])
+        let named: Vec<(String, Vec<usize>, Vec<u8>)> = named;
+        let checksum = crate::blob::content_checksum(&json, named.iter().map(|(n, _, b)| (n.as_str(), b.as_slice())));
+        crate::blob::write_safetensors(named, &[("format", FORMAT.to_string()), ("simulator", json), ("checksum", checksum)])
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Simulator, BlobError> {
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| BlobError::NotSafetensors(e.to_string()))?;
-        let (n, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| BlobError::NotSafetensors(e.to_string()))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| BlobError::NotSafetensors(e.to_string()))?;
         let md: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
         if md.get("format").map(String::as_str) != Some(FORMAT) {
             return Err(BlobError::MissingMetadata("format"));
         }
-        let actual = crc32(&bytes[8 + n..]);
         let expected = md.get("checksum").ok_or(BlobError::MissingMetadata("checksum"))?;
-        if *expected != format!("crc32:{actual:08x}") {
-            return Err(BlobError::BadChecksum { expected: expected.clone(), actual });
-        }
         let json = md.get("simulator").ok_or(BlobError::MissingMetadata("simulator"))?;
+        crate::blob::verify_checksum(&st, expected, json)?;
         let mut sim: Simulator = serde_json::from_str(json).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
         let read = |name: &str| -> Result<Vec<f32>, BlobError> {
             let v = st.tensor(name).map_err(|_| BlobError::MissingTensor(name.into()))?;

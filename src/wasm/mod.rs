@@ -275,12 +275,17 @@ impl Ranker {
         context: &[f32],
         #[wasm_bindgen(js_name = "itemFeatures")] item_features: &[f32],
         scores: &[f32],
-        #[wasm_bindgen(js_name = "topK")] top_k: u32,
+        #[wasm_bindgen(js_name = "topK")] top_k: f64,
         #[wasm_bindgen(unchecked_optional_param_type = "RankOptions")] options: Option<JsValue>,
     ) -> Result<ColumnarRanking, JsError> {
         let cols = Columns { user, context, items: item_features, scores };
         let k = self.inner.schema().k();
-        let top = if top_k == 0 && scores.len() >= k && scores.len() % k == 0 { scores.len() / k } else { top_k as usize };
+        // A number, not a u32: wasm-bindgen would wrap 2^32 + 1 to 1 and -1 to 2^32 - 1.
+        let top = match top_k {
+            0.0 if scores.len() >= k && scores.len() % k == 0 => scores.len() / k,
+            t if t.fract() == 0.0 && (0.0..=crate::ranker::MAX_ITEMS as f64).contains(&t) => t as usize,
+            t => return Err(crate::RequestError::new(crate::RequestErrorKind::OutOfRange, "topK", format!("{t} is not an integer from 0 (all) to the number of candidates")).into()),
+        };
         match read_options(options)? {
             None => {
                 let r = self.inner.rank_columns(&cols, top)?;
@@ -297,6 +302,16 @@ impl Ranker {
     }
 }
 
+
+#[wasm_bindgen]
+impl Ranker {
+    /// For tests of trap recovery only: traps in the middle of a call, as a
+    /// bug would, leaving this instance unusable.
+    #[wasm_bindgen(js_name = "__trapForTests")]
+    pub fn trap_for_tests(&mut self) {
+        core::arch::wasm32::unreachable()
+    }
+}
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -75,6 +75,8 @@ pub(super) fn read(k: &Keys, c: &mut ColumnBuffers, req: &JsValue) -> Result<Opt
             return Err(unknown(String::new(), &key, &k.top));
         }
         if let Ok(items) = js_sys::Reflect::get(obj, &k.top[2]).and_then(|v| v.dyn_into::<js_sys::Array>().map_err(JsValue::from)) {
+            // Before any per-item work: `new Array(2 ** 32 - 1)` is one call.
+            crate::ranker::check_item_count("items", items.length() as usize)?;
             for (j, item) in items.iter().enumerate() {
                 if let Some(o) = item.dyn_ref::<js_sys::Object>() {
                     if let Some(key) = js_sys::Object::keys(o).iter().find(|key| !k.item_fields.contains(key)) {

@@ -1,7 +1,7 @@
 //! Small, deterministic blobs that native tests build and check by hand.
 #![allow(dead_code)]
 
-use mtfuse::blob::{crc32, BlobMeta, PolicyWeights};
+use mtfuse::blob::{content_checksum, BlobMeta, PolicyWeights};
 use mtfuse::nn::{Actor, Dense};
 use mtfuse::{Blob, Feature, FeatureGroup, PolicyKind};
 use ndarray::{Array1, Array2};
@@ -88,17 +88,13 @@ pub fn raw_blob(tensors: &[(&str, safetensors::Dtype, Vec<usize>, Vec<u8>)], met
         .iter()
         .map(|(n, d, s, b)| (n.to_string(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
         .collect();
-    let mut md = std::collections::HashMap::from([
-        ("format".to_string(), "mtfuse".to_string()),
-        ("format_version".to_string(), version.to_string()),
-        ("checksum".to_string(), "crc32:00000000".to_string()),
-    ]);
-    if let Some(m) = meta {
-        md.insert("mtfuse".into(), serde_json::to_string(m).unwrap());
+    let mut md = std::collections::HashMap::from([("format".to_string(), "mtfuse".to_string()), ("format_version".to_string(), version.to_string())]);
+    let meta_json = meta.map(|m| serde_json::to_string(m).unwrap());
+    if let Some(m) = &meta_json {
+        md.insert("mtfuse".into(), m.clone());
     }
-    let draft = safetensors::serialize(views.clone(), Some(md.clone())).unwrap();
-    let n = u64::from_le_bytes(draft[..8].try_into().unwrap()) as usize;
-    md.insert("checksum".into(), format!("crc32:{:08x}", crc32(&draft[8 + n..])));
+    let checksum = content_checksum(meta_json.as_deref().unwrap_or(""), tensors.iter().map(|(n, _, _, b)| (*n, b.as_slice())));
+    md.insert("checksum".into(), checksum);
     safetensors::serialize(views, Some(md)).unwrap()
 }
 

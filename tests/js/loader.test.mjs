@@ -46,6 +46,24 @@ for (const flavour of ["simd", "scalar"]) {
     assert.equal(r.rank(request).length, 5);
   });
 
+  test(`${flavour} build: a trap fails only its own call; that ranker and the others work after it`, async () => {
+    const m = await load(flavour);
+    const r = m.Ranker.fromBytes(blob);
+    const other = m.Ranker.fromBytes(blob);
+    const want = r.rank(request);
+    for (let i = 0; i < 3; i++) {
+      assert.throws(() => r.__trapForTests(), (e) => e instanceof m.TrapError && e.cause instanceof WebAssembly.RuntimeError && /the next call works/.test(e.message));
+      assert.deepEqual(r.rank(request), want);
+      assert.deepEqual(other.rank(request), want);
+      assert.equal(other.rankColumnar(Float32Array.of(55, 0.22), Float32Array.of(21), Float32Array.of(10, 20), Float32Array.of(0.1, 0.2, 0, 0.3, 0.1, 0), 0).order.length, 2);
+    }
+    // Bad input is not a trap: the module is not restarted for it.
+    assert.throws(() => r.rank({ ...request, topK: 0 }), (e) => !(e instanceof m.TrapError));
+    assert.throws(() => m.Ranker.fromBytes(blob.subarray(0, 200)), { message: /^weight blob is truncated/ });
+    r.free();
+    assert.throws(() => r.rank(request), { message: "ranker: used after free()" });
+  });
+
   test(`${flavour} build: columnar path returns the same order and scores`, async () => {
     const m = await load(flavour);
     const r = m.Ranker.fromBytes(blob);

@@ -32,6 +32,10 @@ async function expectError(res, status, message) {
   assert.match(body.error, message);
 }
 
+test("the shipped config has no trap route", async () => {
+  await expectError(await post("/__trap", {}), 404, /^route: no \/__trap/);
+});
+
 test("POST /rank with explore returns the record, reproducible from its seed", async () => {
   const req = { ...sim.drawRequest(2, 18, 0, 4, 40, 3), topK: 6 };
   const a = await (await post("/rank", { ...req, explore: { width: 0.15, seed: 8 } })).json();

@@ -11,7 +11,7 @@ const expected = JSON.parse(fixture("shipped-expected.json")).enhanced;
 let wd;
 
 before(async () => {
-  wd = await startWorkerd({ maxItems: 200 });
+  wd = await startWorkerd({ maxItems: 200, testTrap: true });
 });
 after(() => wd?.stop());
 
@@ -26,6 +26,17 @@ async function expectError(res, status, message) {
   if (message instanceof RegExp) assert.match(body.error, message);
   else assert.equal(body.error, message);
 }
+
+test("a trap answers its own request with a 500 and the next request is served", async () => {
+  for (let i = 0; i < 2; i++) {
+    await expectError(await post({}, "application/json", "/__trap"), 500, /^internal: the ranker trapped \(.*\) and was restarted; retry the request$/);
+    const res = await post(request);
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.deepEqual(body.items.map((it) => it.id), expected.map((it) => it.id));
+  }
+  assert.equal((await (await fetch(`${wd.url}/health`)).json()).ok, true);
+});
 
 test("GET /health and /schema describe the bundled enhanced model", async () => {
   const health = await (await fetch(`${wd.url}/health`)).json();

@@ -89,8 +89,14 @@ pub fn bad_input_throws_and_ranker_survives() {
     let err = r.rank(nan, None).unwrap_err();
     assert_eq!(message(err), "items[1].scores.hate: is NaN, expected a finite number");
 
-    let err = r.rank_columnar(&[1.0], &[2.0], &[3.0], &[0.1, 0.2, 0.3], 0, None).err().unwrap();
+    let err = r.rank_columnar(&[1.0], &[2.0], &[3.0], &[0.1, 0.2, 0.3], 0.0, None).err().unwrap();
     assert_eq!(message(err), "user: length 1, the schema has 2 user features");
+
+    // The item limit applies before any per-item work: a 2^32 - 1 hole array fails at once.
+    let huge = js_sys::JSON::parse(REQUEST).unwrap();
+    js_sys::Reflect::set(&huge, &"items".into(), &js_sys::Array::new_with_length(u32::MAX)).unwrap();
+    let err = r.rank(huge, None).unwrap_err();
+    assert_eq!(message(err), "items: 4294967295 candidates exceed the limit of 100000");
 
     let err = mtfuse::wasm::Ranker::from_bytes(&BLOB[..100]).err().unwrap();
     assert!(message(err).contains("truncated"));
@@ -104,9 +110,15 @@ pub fn columnar_matches_object_path() {
     let req: mtfuse::RankRequest = serde_json::from_str(REQUEST).unwrap();
     let items: Vec<f32> = req.items.iter().map(|i| i.features["duration_s"].unwrap() as f32).collect();
     let scores: Vec<f32> = req.items.iter().flat_map(|i| ["click", "long_view", "hate"].map(|o| i.scores[o].unwrap() as f32)).collect();
-    let out = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 0, None).unwrap();
+    let out = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 0.0, None).unwrap();
     let want: Vec<Expected> = serde_json::from_str(EXPECTED).unwrap();
     assert_eq!((out.order().len(), out.scores().len()), (want.len(), want.len()));
+    // topK is a JS number checked as one: nothing wraps into range.
+    for bad in [4294967297.0, -1.0, 2.5, f64::NAN] {
+        let err = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, bad, None).err().unwrap();
+        assert!(message(err).starts_with("topK: "), "{bad}");
+    }
+    assert_eq!(message(r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 99.0, None).err().unwrap()), format!("topK: 99 is out of range 1..={}", want.len()));
     for ((&j, &s), w) in out.order().iter().zip(&out.scores()).zip(&want) {
         assert_eq!(serde_json::json!(format!("v{j}")), w.id);
         assert!(close(s, w.score));

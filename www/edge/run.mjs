@@ -27,9 +27,10 @@ export function freePort() {
 
 /**
  * Runs `workerd serve www/edge/config.capnp` on 127.0.0.1 and waits for
- * /health. `maxItems` / `maxBodyBytes` override the config's limits.
+ * /health. `maxItems` / `maxBodyBytes` override the config's limits;
+ * `testTrap` enables POST /__trap.
  */
-export async function startWorkerd({ port, maxItems, maxBodyBytes, logDir } = {}) {
+export async function startWorkerd({ port, maxItems, maxBodyBytes, logDir, testTrap } = {}) {
   port ??= await freePort();
   // POST /log writes its NDJSON files here (the config's log-sink disk).
   logDir ??= `${ROOT}target/edge-logs`;
@@ -37,12 +38,14 @@ export async function startWorkerd({ port, maxItems, maxBodyBytes, logDir } = {}
   const args = ["serve", `${ROOT}www/edge/config.capnp`, "--socket-addr", `http=127.0.0.1:${port}`, "--directory-path", `log-sink=${resolve(logDir)}`];
   // workerd has no flag for text bindings, so other limits go through a
   // derived config in a temporary folder.
-  if (maxItems !== undefined || maxBodyBytes !== undefined) {
+  if (maxItems !== undefined || maxBodyBytes !== undefined || testTrap) {
     const dir = mkdtempSync(join(tmpdir(), "mtfuse-workerd-"));
     // capnp embeds only take relative paths.
     let text = readFileSync(`${ROOT}www/edge/config.capnp`, "utf8").replace(/embed "([^"]+)"/g, (_, rel) => `embed "${relative(dir, resolve(ROOT, "www/edge", rel))}"`);
     if (maxItems !== undefined) text = text.replace(/(name = "MAX_ITEMS", text = )"\d+"/, `$1"${maxItems}"`);
     if (maxBodyBytes !== undefined) text = text.replace(/(name = "MAX_BODY_BYTES", text = )"\d+"/, `$1"${maxBodyBytes}"`);
+    // POST /__trap, for the trap-recovery test.
+    if (testTrap) text = text.replace(/bindings = \[\n/, `$&    (name = "MTFUSE_TEST_TRAP", text = "1"),\n`);
     writeFileSync(join(dir, "config.capnp"), text);
     args[1] = join(dir, "config.capnp");
   }

@@ -9,9 +9,11 @@
 //   GET  /schema  the model's features and objectives
 //   GET  /health  liveness, build and model facts
 //
-// Every error is JSON {error, status}; the isolate keeps serving after it.
+// Every error is JSON {error, status}; the isolate keeps serving after it,
+// after a trap too: the request that trapped gets a 500 and the module is
+// re-instantiated for the next one.
 
-import { initSync, Ranker, version, kernel } from "../pkg/simd/mtfuse.js";
+import { initSync, __wbg_reset_state, Ranker, version, kernel } from "../pkg/simd/mtfuse.js";
 import wasmModule from "../pkg/simd/mtfuse_bg.wasm";
 import modelBytes from "../../models/enhanced.safetensors";
 
@@ -27,6 +29,21 @@ function getRanker() {
     ranker = Ranker.fromBytes(new Uint8Array(modelBytes));
   }
   return ranker;
+}
+
+/**
+ * A trap (a bug, never bad input) leaves the instance dead: a release build
+ * aborts on panic, and the ranker's `&mut self` borrow stays open. So the
+ * module is re-instantiated and the ranker rebuilt on the next request.
+ */
+function restartAfterTrap() {
+  __wbg_reset_state();
+  ranker = null;
+}
+
+/** Rethrows a trap as it is, so that it is not reported as bad input. */
+function rethrowTrap(e) {
+  if (e instanceof WebAssembly.RuntimeError) throw e;
 }
 
 class HttpError extends Error {
@@ -111,6 +128,7 @@ async function rank(request, env) {
   try {
     out = explore === undefined ? r.rank(rankRequest) : r.rank(rankRequest, { explore });
   } catch (e) {
+    rethrowTrap(e);
     // The core's validation errors name the field: "items[2].scores.click: is NaN, …".
     throw new HttpError(400, e.message.replace(/^options\./, ""));
   }
@@ -135,6 +153,7 @@ async function log(request, env) {
     try {
       r.checkLogLine(line);
     } catch (e) {
+      rethrowTrap(e);
       throw new HttpError(400, `${at}${e.message}`);
     }
   });
@@ -152,6 +171,13 @@ async function log(request, env) {
 
 const ROUTES = {
   "/rank": { POST: rank },
+  // Only with the MTFUSE_TEST_TRAP binding: traps inside the ranker, for the trap-recovery test.
+  "/__trap": {
+    POST: (_, env) => {
+      if (env?.MTFUSE_TEST_TRAP !== "1") throw new HttpError(404, "route: no /__trap; try POST /rank, POST /log, GET /schema or GET /health");
+      getRanker().__trapForTests();
+    },
+  },
   "/log": { POST: log },
   "/schema": { GET: () => json(getRanker().schema()) },
   "/health": {
@@ -176,6 +202,10 @@ export default {
       return await handler(request, env);
     } catch (e) {
       if (e instanceof HttpError) return json({ error: e.message, status: e.status }, e.status, e.headers);
+      if (e instanceof WebAssembly.RuntimeError) {
+        restartAfterTrap();
+        return json({ error: `internal: the ranker trapped (${e.message}) and was restarted; retry the request`, status: 500 }, 500);
+      }
       // Anything else is a bug: report it, and keep the isolate serving.
       return json({ error: `internal: ${e?.message ?? e}`, status: 500 }, 500);
     }
