@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The robustness matrix (issue 19), first slice: the three policies retrained
 # on simulator variants that differ only in the MTL model's deliberate
-# miscalibration (default, half strength, none), and the simulated A/B's
+# miscalibration (default, half strength, none) or in position attention
+# (1.0, 0.6; 0.8 is the default), and the simulated A/B's
 # paired lift over static per policy x variant x training seed. Each variant
 # fits its own simulator on the KuaiRand log (DATA, default
 # ../shared/data/kuairand-1k). VARIANTS and SEEDS (default 1; training
@@ -17,10 +18,13 @@ B=${MTFUSE:-target/release/mtfuse}
 out=target/robustness
 mkdir -p "$out"
 # MTL logit shifts per normalised item feature: 5 for click, then 5 for long view.
-declare -A shifts=(
-  [default]="0.5,0,-0.2,0,0,-0.5,0,0,-0.2,0"
-  [half]="0.25,0,-0.1,0,0,-0.25,0,0,-0.1,0"
-  [calibrated]="0,0,0,0,0,0,0,0,0,0"
+# Position attention variants keep the default shifts.
+declare -A flags=(
+  [default]="--mtl-miscalibration=0.5,0,-0.2,0,0,-0.5,0,0,-0.2,0"
+  [half]="--mtl-miscalibration=0.25,0,-0.1,0,0,-0.25,0,0,-0.1,0"
+  [calibrated]="--mtl-miscalibration=0,0,0,0,0,0,0,0,0,0"
+  [attention1.0]="--mtl-miscalibration=0.5,0,-0.2,0,0,-0.5,0,0,-0.2,0 --attention=1.0"
+  [attention0.6]="--mtl-miscalibration=0.5,0,-0.2,0,0,-0.5,0,0,-0.2,0 --attention=0.6"
 )
 variants=${VARIANTS:-default half calibrated}
 seeds=${SEEDS:-1}
@@ -32,7 +36,8 @@ for v in $variants; do
     mkdir -p "$d"
     start=$(date +%s)
     sed "s/^seed = .*/seed = $seed/" models/train.toml > "$d/train.toml"
-    $B fit-sim --data "$data" --mtl-miscalibration="${shifts[$v]}" --out "$d/simulator.safetensors" > "$d/fit.txt"
+    # shellcheck disable=SC2086 # flags are words
+    $B fit-sim --data "$data" ${flags[$v]} --out "$d/simulator.safetensors" > "$d/fit.txt"
     $B train --algo static --sim "$d/simulator.safetensors" --config "$d/train.toml" --out "$d/static.safetensors"
     $B train --algo user --sim "$d/simulator.safetensors" --config "$d/train.toml" --baseline "$d/static.safetensors" --out "$d/user.safetensors"
     $B train --algo enhanced --sim "$d/simulator.safetensors" --config "$d/train.toml" --baseline "$d/static.safetensors" --out "$d/enhanced.safetensors"

@@ -148,6 +148,10 @@ mod cli {
         /// for long view, comma separated (default: FitConfig's).
         #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
         mtl_miscalibration: Option<Vec<f32>>,
+        /// Position attention: the user looks at list position p with
+        /// probability attention^p (default: SimConfig's 0.8; 1 = no decay).
+        #[arg(long)]
+        attention: Option<f32>,
     }
 
     #[derive(clap::Args)]
@@ -485,6 +489,9 @@ mod cli {
         if let Some(m) = a.mtl_miscalibration.as_ref().filter(|m| m.len() != 10) {
             return Err(format!("--mtl-miscalibration takes 10 numbers (5 item features for click, then for long view); got {}", m.len()).into());
         }
+        if let Some(att) = a.attention.filter(|&x| !(x > 0.0 && x <= 1.0)) {
+            return Err(format!("--attention must be in (0, 1]; got {att}").into());
+        }
         let t0 = std::time::Instant::now();
         let log = data::load_dir(&a.data, a.skip_bad_rows)?;
         eprintln!("read {} rows ({} skipped) in {:.1}s", log.rows.len(), log.skipped, t0.elapsed().as_secs_f32());
@@ -500,7 +507,11 @@ mod cli {
                 row.copy_from_slice(chunk);
             }
         }
-        let (sim, report) = fit::fit(&log, &cfg, mtfuse::sim::SimConfig::default())?;
+        let mut sim_cfg = mtfuse::sim::SimConfig::default();
+        if let Some(att) = a.attention {
+            sim_cfg.attention = att;
+        }
+        let (sim, report) = fit::fit(&log, &cfg, sim_cfg)?;
         say!("{}", report.markdown());
         say!("disappointment threshold (median random-list reward): {:.4}", report.threshold);
         let bytes = sim.to_bytes();

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ROOT, fixture, close } from "./helpers.mjs";
 import { startWorkerd, loadTest } from "../../www/edge/run.mjs";
+import { fuzzWorker, workerTable } from "./fuzz.mjs";
 
 const request = JSON.parse(fixture("shipped-request.json"));
 const expected = JSON.parse(fixture("shipped-expected.json")).enhanced;
@@ -94,6 +95,20 @@ test("every bad input is a JSON error naming the field, and the isolate keeps se
   // Still serving, with the same answer as before.
   const again = await (await post({ ...request, topK: 3 })).json();
   assert.deepEqual(again.items.map((i) => i.id), expected.slice(0, 3).map((i) => i.id));
+});
+
+test("fuzz: 3,000 requests, 70% of them broken, at concurrency 16; no 5xx, every valid one ranked right, none lost", async () => {
+  const rows = await fuzzWorker(`${wd.url}/rank`, { request, expectedIds: expected.map((i) => i.id), total: 3000, seed: 21 });
+  console.log(workerTable("worker, seed 21:", rows));
+  const sum = (k) => rows.reduce((t, r) => t + r[k], 0);
+  assert.equal(sum("tried"), 3000);
+  assert.equal(sum("server"), 0);
+  assert.equal(sum("wrong"), 0);
+  assert.equal(sum("lost"), 0);
+  const valid = rows.find((r) => r.input === "valid");
+  assert.ok(valid.tried > 700 && valid.ok === valid.tried);
+  // Only bodies over the byte limit may be cut off, and they are a handful.
+  assert.ok(sum("cut") <= rows.find((r) => r.input === "request: items").tried);
 });
 
 test("load: 20,000 requests at concurrency 32, no errors, none lost, RSS under 128 MB", async () => {
