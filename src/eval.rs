@@ -74,25 +74,41 @@ pub fn simulated_ab(sim: &Simulator, policies: &mut [(String, Ranker)], sessions
     Ok(rows)
 }
 
-/// Offline metrics of one policy on the held-out days.
+/// Offline metrics of one policy, or of one MTL score alone (a reference
+/// row), on the held-out days. Each user-day is one request.
 #[derive(Clone, Debug, Serialize)]
 pub struct OfflineRow {
     pub policy: String,
-    pub mtf_gauc: f64,
-    pub ndcg6: f64,
+    /// Long-view AUC within each request, averaged over requests weighted by
+    /// their size, ± 95% bootstrap half-width over users. Per request, so a
+    /// per-day offset of the fused scores cannot move it.
+    pub mtf_gauc: (f64, f64),
+    /// `mtf_gauc` minus the first row's, on the same bootstrap resamples.
+    pub gauc_vs_first: (f64, f64),
+    /// Reward-weighted NDCG@6 averaged over requests, ± 95% bootstrap half-width.
+    pub ndcg6: (f64, f64),
+    /// The earlier GAUC: one AUC over each user's pooled held-out days.
+    pub gauc_pooled_days: f64,
     pub users: usize,
     pub user_days: usize,
     pub rows: usize,
 }
 
-/// One user's held-out samples: fused score, long-view label, weight.
+/// Bootstrap resamples of users for the offline intervals.
+const OFFLINE_BOOTSTRAP: usize = 1000;
+
+/// One user's pooled held-out samples: fused score, long-view label, weight.
 type UserSamples = (Vec<f32>, Vec<u8>, Vec<f32>);
 
+/// Per user: Σ request AUC × size, Σ size (requests with both labels), Σ NDCG@6, requests with gains.
+type UserSums = [f64; 4];
+
 /// MTF-GAUC and reward-weighted NDCG@6 on held-out rows whose user and item
-/// the simulator knows. Each user-day is one request; its MTL scores come
-/// from the simulator's MTL model. GAUC weights each sample by `1 + r` (its
-/// instant reward), so that negatives, whose reward is near 0, still count.
-pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: &mut [(String, Ranker)]) -> Result<Vec<OfflineRow>, EvalError> {
+/// the simulator knows, for each policy and then for sorting by each MTL
+/// score alone. MTL scores come from the simulator's MTL model. AUC weights
+/// each sample by `1 + r` (its instant reward), so that negatives, whose
+/// reward is near 0, still count. Intervals resample users (`seed`).
+pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: &mut [(String, Ranker)], seed: u64) -> Result<Vec<OfflineRow>, EvalError> {
     let users: BTreeMap<u32, usize> = sim.user_ids.iter().enumerate().map(|(i, &u)| (u, i)).collect();
     let items: BTreeMap<u32, usize> = sim.item_ids.iter().enumerate().map(|(i, &v)| (v, i)).collect();
     let mut days: BTreeMap<(u32, u32), Vec<&Impression>> = BTreeMap::new();
@@ -101,63 +117,106 @@ pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: 
             days.entry((r.user, r.date)).or_default().push(r);
         }
     }
+    let held_out_users: Vec<u32> = days.keys().map(|(u, _)| *u).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let slot: BTreeMap<u32, usize> = held_out_users.iter().enumerate().map(|(i, &u)| (u, i)).collect();
     let reward = |r: &Impression| Response { signals: r.signals, play_s: r.play_ms as f32 / 1000.0 }.reward(&sim.config.reward);
-    let mut out = Vec::new();
-    for (name, ranker) in policies.iter_mut() {
-        // Per user-day: NDCG@6.
-        let mut per_user: BTreeMap<u32, UserSamples> = BTreeMap::new();
-        let (mut ndcg_sum, mut ndcg_n, mut n_rows) = (0.0, 0usize, 0usize);
-        for ((user, date), list) in &days {
-            let u = users[user];
-            let hour = list[0].hour;
-            let context = context_features(hour, list[0].tab, weekday(*date));
-            let cands: Vec<u32> = list.iter().map(|r| items[&r.item] as u32).collect();
-            let mut scores = Vec::new();
-            sim.mtl_scores(u, &cands, &context, &mut scores);
-            let item_feats: Vec<f32> = cands.iter().flat_map(|&i| sim.item_row(i as usize).to_vec()).collect();
-            debug_assert_eq!(item_feats.len(), cands.len() * ITEM_FEATURES.len());
-            let cols = Columns { user: sim.user_row(u), context: &context, items: &item_feats, scores: &scores };
-            let n = list.len();
-            let ranking = ranker.rank_columns(&cols, n).map_err(|source| EvalError::Offline { policy: name.clone(), source })?;
+    let k = crate::blob::DEFAULT_OBJECTIVES.len();
+    let mut names: Vec<String> = policies.iter().map(|(n, _)| n.clone()).collect();
+    names.extend(crate::blob::DEFAULT_OBJECTIVES.iter().map(|o| format!("MTL {o} alone")));
+    let scorers = names.len();
+    let mut sums = vec![vec![[0.0f64; 4]; held_out_users.len()]; scorers];
+    let mut pooled: Vec<BTreeMap<u32, UserSamples>> = vec![BTreeMap::new(); scorers];
+    let mut n_rows = 0;
+    for ((user, date), list) in &days {
+        let u = users[user];
+        let context = context_features(list[0].hour, list[0].tab, weekday(*date));
+        let cands: Vec<u32> = list.iter().map(|r| items[&r.item] as u32).collect();
+        let mut scores = Vec::new();
+        sim.mtl_scores(u, &cands, &context, &mut scores);
+        let item_feats: Vec<f32> = cands.iter().flat_map(|&i| sim.item_row(i as usize).to_vec()).collect();
+        debug_assert_eq!(item_feats.len(), cands.len() * ITEM_FEATURES.len());
+        let cols = Columns { user: sim.user_row(u), context: &context, items: &item_feats, scores: &scores };
+        let n = list.len();
+        n_rows += n;
+        let gains: Vec<f32> = list.iter().map(|r| reward(r).max(0.0)).collect();
+        let labels: Vec<u8> = list.iter().map(|r| r.signals[1]).collect();
+        let weights: Vec<f32> = gains.iter().map(|g| 1.0 + g).collect();
+        for (s, sum) in sums.iter_mut().enumerate() {
             let mut fused = vec![0.0f32; n];
-            for (&j, &s) in ranking.order.iter().zip(ranking.scores) {
-                fused[j as usize] = s;
+            let order: Vec<usize> = if let Some((name, ranker)) = policies.get_mut(s) {
+                let ranking = ranker.rank_columns(&cols, n).map_err(|source| EvalError::Offline { policy: name.clone(), source })?;
+                for (&j, &v) in ranking.order.iter().zip(ranking.scores) {
+                    fused[j as usize] = v;
+                }
+                ranking.order.iter().map(|&j| j as usize).collect()
+            } else {
+                let o = s - policies.len();
+                fused.iter_mut().enumerate().for_each(|(j, f)| *f = scores[j * k + o]);
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| fused[b].total_cmp(&fused[a]));
+                order
+            };
+            let e = &mut sum[slot[user]];
+            if let Some(a) = weighted_auc(&fused, &labels, &weights) {
+                e[0] += a * n as f64;
+                e[1] += n as f64;
             }
-            let gains: Vec<f32> = list.iter().map(|r| reward(r).max(0.0)).collect();
-            let dcg = |order: &[usize]| order.iter().take(6).enumerate().map(|(p, &j)| gains[j] as f64 / ((p + 2) as f64).log2()).sum::<f64>();
-            let got: Vec<usize> = ranking.order.iter().map(|&j| j as usize).collect();
-            let mut ideal: Vec<usize> = (0..n).collect();
-            ideal.sort_by(|&a, &b| gains[b].total_cmp(&gains[a]));
-            let best = dcg(&ideal);
-            if best > 0.0 {
-                ndcg_sum += dcg(&got) / best;
-                ndcg_n += 1;
+            if let Some(v) = ndcg6(&order, &gains) {
+                e[2] += v;
+                e[3] += 1.0;
             }
-            let e = per_user.entry(*user).or_default();
-            for (j, r) in list.iter().enumerate() {
-                e.0.push(fused[j]);
-                e.1.push(r.signals[1]);
-                e.2.push(1.0 + reward(r).max(0.0));
-            }
-            n_rows += n;
+            let p = pooled[s].entry(*user).or_default();
+            p.0.extend_from_slice(&fused);
+            p.1.extend_from_slice(&labels);
+            p.2.extend_from_slice(&weights);
         }
-        let (mut gauc_sum, mut gauc_w) = (0.0, 0.0);
-        for (scores, labels, weights) in per_user.values() {
-            if let Some(a) = weighted_auc(scores, labels, weights) {
-                gauc_sum += a * labels.len() as f64;
-                gauc_w += labels.len() as f64;
-            }
-        }
-        out.push(OfflineRow {
-            policy: name.clone(),
-            mtf_gauc: gauc_sum / gauc_w.max(1.0),
-            ndcg6: ndcg_sum / ndcg_n.max(1) as f64,
-            users: per_user.len(),
-            user_days: days.len(),
-            rows: n_rows,
-        });
     }
-    Ok(out)
+    let metric = |sum: &[UserSums], pick: &[usize]| {
+        let mut t = [0.0f64; 4];
+        pick.iter().for_each(|&i| (0..4).for_each(|c| t[c] += sum[i][c]));
+        (t[0] / t[1].max(1.0), t[2] / t[3].max(1.0))
+    };
+    let all: Vec<usize> = (0..held_out_users.len()).collect();
+    let mut rng = crate::rng::stream(seed, crate::rng::Purpose::OfflineBootstrap, 0, 0);
+    let draws: Vec<Vec<(f64, f64)>> = (0..OFFLINE_BOOTSTRAP)
+        .map(|_| {
+            let pick: Vec<usize> = (0..all.len()).map(|_| rand::Rng::random_range(&mut rng, 0..all.len().max(1))).collect();
+            sums.iter().map(|sum| metric(sum, &pick)).collect()
+        })
+        .collect();
+    let half = |xs: Vec<f64>| 1.96 * (xs.iter().map(|x| x * x).sum::<f64>() / xs.len() as f64 - (xs.iter().sum::<f64>() / xs.len() as f64).powi(2)).max(0.0).sqrt();
+    let first = metric(&sums[0], &all);
+    Ok((0..scorers)
+        .map(|s| {
+            let (gauc, ndcg) = metric(&sums[s], &all);
+            let (mut pooled_sum, mut pooled_w) = (0.0, 0.0);
+            for (f, l, w) in pooled[s].values() {
+                if let Some(a) = weighted_auc(f, l, w) {
+                    pooled_sum += a * l.len() as f64;
+                    pooled_w += l.len() as f64;
+                }
+            }
+            OfflineRow {
+                policy: names[s].clone(),
+                mtf_gauc: (gauc, half(draws.iter().map(|d| d[s].0).collect())),
+                gauc_vs_first: (gauc - first.0, half(draws.iter().map(|d| d[s].0 - d[0].0).collect())),
+                ndcg6: (ndcg, half(draws.iter().map(|d| d[s].1).collect())),
+                gauc_pooled_days: pooled_sum / pooled_w.max(1.0),
+                users: held_out_users.len(),
+                user_days: days.len(),
+                rows: n_rows,
+            }
+        })
+        .collect())
+}
+
+/// Reward-weighted NDCG@6 of `order`; `None` when no item has a gain.
+fn ndcg6(order: &[usize], gains: &[f32]) -> Option<f64> {
+    let dcg = |order: &[usize]| order.iter().take(6).enumerate().map(|(p, &j)| gains[j] as f64 / ((p + 2) as f64).log2()).sum::<f64>();
+    let mut ideal: Vec<usize> = (0..gains.len()).collect();
+    ideal.sort_by(|&a, &b| gains[b].total_cmp(&gains[a]));
+    let best = dcg(&ideal);
+    (best > 0.0).then(|| dcg(order) / best)
 }
 
 /// Both tables as Markdown.
@@ -171,9 +230,13 @@ pub fn markdown(ab: &[AbRow], offline: &[OfflineRow]) -> String {
         );
     }
     if !offline.is_empty() {
-        s += "\n| policy | MTF-GAUC | reward-weighted NDCG@6 | users | user-days | rows |\n|---|---:|---:|---:|---:|---:|\n";
+        let first = &offline[0].policy;
+        s += &format!("\n| policy | MTF-GAUC per request ± 95% CI | vs {first} ± paired 95% CI | reward-weighted NDCG@6 ± 95% CI | GAUC over pooled days | users | user-days | rows |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in offline {
-            s += &format!("| {} | {:.4} | {:.4} | {} | {} | {} |\n", r.policy, r.mtf_gauc, r.ndcg6, r.users, r.user_days, r.rows);
+            s += &format!(
+                "| {} | {:.4} ± {:.4} | {:+.4} ± {:.4} | {:.4} ± {:.4} | {:.4} | {} | {} | {} |\n",
+                r.policy, r.mtf_gauc.0, r.mtf_gauc.1, r.gauc_vs_first.0, r.gauc_vs_first.1, r.ndcg6.0, r.ndcg6.1, r.gauc_pooled_days, r.users, r.user_days, r.rows
+            );
         }
     }
     s
@@ -212,5 +275,49 @@ mod tests {
         assert_eq!(err.to_string(), "policy \"foreign\" failed in a simulated session");
         let cause = std::error::Error::source(&err).expect("a cause").to_string();
         assert_eq!(cause, "scores: length 350 is not a multiple of 3 objectives");
+    }
+
+    /// Held-out rows for a few known users over two days: the offline rows
+    /// are per request, the first row is its own paired zero, and sorting by
+    /// the MTL long-view score alone gives the hand-computed request AUCs.
+    #[test]
+    fn offline_gauc_is_per_request_and_paired() {
+        use crate::sim::data::Impression;
+        let sim = Simulator::from_bytes(include_bytes!("../models/simulator.safetensors")).unwrap();
+        let mut rows = Vec::new();
+        for (u, &user) in sim.user_ids.iter().take(4).enumerate() {
+            for date in [20220506, 20220507] {
+                for j in 0..8 {
+                    let item = sim.item_ids[(u * 31 + j * 7 + date as usize) % sim.item_ids.len()];
+                    let mut signals = [0u8; 7];
+                    signals[1] = ((u + j + date as usize) % 3 == 0) as u8;
+                    rows.push(Impression { user, item, date, hour: 20, time_ms: 0, signals, play_ms: 5000 * j as u64, duration_ms: 30_000, tab: 1 });
+                }
+            }
+        }
+        rows.push(Impression { date: 20220401, ..rows[0].clone() });
+        let cfg = crate::rl::TrainConfig::default();
+        let mut policies = vec![("static".to_string(), crate::rl::static_ranker(&sim, &[0.0; 14], &cfg, serde_json::Value::Null).unwrap())];
+        let out = offline(&sim, &rows, 20220505, &mut policies, 3).unwrap();
+        assert_eq!(out.len(), 1 + 7);
+        assert_eq!((out[0].users, out[0].user_days, out[0].rows), (4, 8, 64));
+        assert_eq!(out[0].gauc_vs_first, (0.0, 0.0));
+        let lv = out.iter().find(|r| r.policy == "MTL long_view alone").unwrap();
+        let (mut sum, mut w) = (0.0, 0.0);
+        for day in rows[..64].chunks(8) {
+            let u = sim.user_ids.iter().position(|&x| x == day[0].user).unwrap();
+            let cands: Vec<u32> = day.iter().map(|r| sim.item_ids.iter().position(|&x| x == r.item).unwrap() as u32).collect();
+            let mut scores = Vec::new();
+            sim.mtl_scores(u, &cands, &context_features(20, 1, weekday(day[0].date)), &mut scores);
+            let fused: Vec<f32> = scores.chunks(7).map(|s| s[1]).collect();
+            let labels: Vec<u8> = day.iter().map(|r| r.signals[1]).collect();
+            let weights: Vec<f32> = day.iter().map(|r| 1.0 + Response { signals: r.signals, play_s: r.play_ms as f32 / 1000.0 }.reward(&sim.config.reward).max(0.0)).collect();
+            if let Some(a) = weighted_auc(&fused, &labels, &weights) {
+                sum += a * 8.0;
+                w += 8.0;
+            }
+        }
+        assert!((lv.mtf_gauc.0 - sum / w).abs() < 1e-12, "{} vs {}", lv.mtf_gauc.0, sum / w);
+        assert!(lv.mtf_gauc.1 > 0.0 && lv.ndcg6.1 > 0.0);
     }
 }

@@ -782,7 +782,7 @@ mod cli {
         let offline = match &a.data {
             Some(d) => {
                 let log = mtfuse::sim::data::load_dir(d, false)?;
-                mtfuse::eval::offline(&sim, &log.rows, a.split_date, &mut policies)?
+                mtfuse::eval::offline(&sim, &log.rows, a.split_date, &mut policies, a.seed)?
             }
             None => {
                 eprintln!("no --data: offline metrics skipped");

@@ -43,6 +43,8 @@ pub enum Purpose {
     OpeBootstrap = 40,
     /// `ope`: the fitted-Q critics' initialisation and minibatches.
     OpeFittedQ = 41,
+    /// `eval`: the bootstrap's resamples of users for the offline metrics.
+    OfflineBootstrap = 50,
 }
 
 /// The seed of stream `purpose` at indices `(a, b)` under `seed`, mixed
