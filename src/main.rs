@@ -152,6 +152,13 @@ mod cli {
         /// probability attention^p (default: SimConfig's 0.8; 1 = no decay).
         #[arg(long)]
         attention: Option<f32>,
+        /// Give the truth per-user weights on the item features (the
+        /// `interactions` variant), fitted on the log; the MTL model has none.
+        #[arg(long)]
+        interactions: bool,
+        /// L2 on the interaction weights (default: FitConfig's).
+        #[arg(long)]
+        interaction_l2: Option<f32>,
     }
 
     #[derive(clap::Args)]
@@ -498,7 +505,10 @@ mod cli {
         for ex in &log.skipped_examples {
             eprintln!("  skipped: {ex}");
         }
-        let mut cfg = fit::FitConfig { split_date: a.split_date, seed: a.seed, ..Default::default() };
+        let mut cfg = fit::FitConfig { split_date: a.split_date, seed: a.seed, interactions: a.interactions, ..Default::default() };
+        if let Some(l2) = a.interaction_l2 {
+            cfg.interaction_l2 = l2;
+        }
         if let Some(share) = a.mtl_subset {
             cfg.mtl_subset = share;
         }

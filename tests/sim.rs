@@ -288,3 +288,31 @@ fn drawn_requests_rank_and_repeat_under_a_seed() {
     assert_eq!(ranked.len(), 50);
     assert!(ranked.windows(2).all(|w| w[0].score >= w[1].score));
 }
+
+/// The `interactions` variant gives the truth's click and long-view heads
+/// per-user weights on the item features, which move its responses and
+/// survive the file round trip; the MTL model gets none, and a simulator
+/// without them writes no such tensors, so its file keeps its bytes.
+#[test]
+fn interactions_are_per_user_item_weights_of_the_truth_only() {
+    let dir = temp_dir("interactions");
+    write_log(&dir, &fixture_rows());
+    let log = load_dir(&dir, false).unwrap();
+    let (plain, _) = fit(&log, &small_fit(), small_sim()).unwrap();
+    let (with, _) = fit(&log, &FitConfig { interactions: true, ..small_fit() }, small_sim()).unwrap();
+    let users = with.user_ids.len();
+    for head in [&with.truth.click, &with.truth.long_view_given_click] {
+        assert_eq!(head.user_item.len(), users * 5);
+        assert!(head.user_item.iter().any(|&w| w.abs() > 1e-4));
+    }
+    assert!(with.truth.like_given_click.user_item.is_empty());
+    for head in [&with.mtl.click, &with.mtl.long_view_given_click, &with.mtl.like_given_click, &plain.truth.click] {
+        assert!(head.user_item.is_empty());
+    }
+    assert_ne!(with.truth.click, plain.truth.click);
+    let bytes = with.to_bytes();
+    assert_eq!(Simulator::from_bytes(&bytes).unwrap().truth, with.truth);
+    assert!(String::from_utf8_lossy(&bytes).contains("truth.click.user_item"));
+    assert!(!String::from_utf8_lossy(&plain.to_bytes()).contains("user_item"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -36,11 +36,25 @@ pub struct FitConfig {
     /// per unit of each normalised item feature, in `ITEM_FEATURES` order.
     pub mtl_miscalibration: [[f32; ITEM_FEATURES.len()]; 2],
     pub seed: u64,
+    /// The truth's click and long-view heads also learn per-user weights on
+    /// the item features (the `interactions` variant); the MTL model does not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interactions: bool,
+    /// L2 on those per-user weights (five per user, so they overfit easily).
+    #[serde(skip_serializing_if = "is_default_interaction_l2")]
+    pub interaction_l2: f32,
+}
+
+/// Chosen by held-out log-loss on the KuaiRand days (0.03, 0.3, 1, 3, 10 tried; 3 best).
+const DEFAULT_INTERACTION_L2: f32 = 3.0;
+
+fn is_default_interaction_l2(l2: &f32) -> bool {
+    *l2 == DEFAULT_INTERACTION_L2
 }
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.5, 0.0, -0.2, 0.0, 0.0], [-0.5, 0.0, 0.0, -0.2, 0.0]], seed: 7 }
+        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.5, 0.0, -0.2, 0.0, 0.0], [-0.5, 0.0, 0.0, -0.2, 0.0]], seed: 7, interactions: false, interaction_l2: DEFAULT_INTERACTION_L2 }
     }
 }
 
@@ -116,6 +130,8 @@ struct Sample {
 
 struct HeadSpec {
     user_ids: bool,
+    /// Per-user weights on the item features.
+    user_item: bool,
     item_ids: bool,
     dim: usize,
     /// Inputs the head may use; others keep weight 0.
@@ -132,6 +148,9 @@ fn fit_head(samples: &[Sample], users: usize, items: usize, spec: &HeadSpec, cfg
     }
     if spec.item_ids {
         h.item_bias = vec![0.0; items];
+    }
+    if spec.user_item {
+        h.user_item = vec![0.0; users * ITEM_FEATURES.len()];
     }
     if spec.dim > 0 {
         h.user_factors = (0..users * spec.dim).map(|_| rng.random_range(-0.05..0.05)).collect();
@@ -153,6 +172,12 @@ fn fit_head(samples: &[Sample], users: usize, items: usize, spec: &HeadSpec, cfg
             }
             if let Some(ub) = h.user_bias.get_mut(s.user) {
                 *ub -= lr * (g + id_l2 * *ub);
+            }
+            let f = ITEM_FEATURES.len();
+            if let Some(wu) = h.user_item.get_mut(s.user * f..(s.user + 1) * f) {
+                for (w, x) in wu.iter_mut().zip(&s.x[USER_FEATURES.len()..]) {
+                    *w -= lr * (g * x + cfg.interaction_l2 * *w);
+                }
             }
             if let Some(i) = s.item {
                 if let Some(ib) = h.item_bias.get_mut(i) {
@@ -455,15 +480,15 @@ fn fit_models(days: &TrainingDays, samples: &Samples, cfg: &FitConfig, rng: &mut
     };
     let train = &days.rows;
     let clicks: Vec<&Impression> = train.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
-    let truth_click = head(train, CLICK, false, HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all });
-    let truth_lv = head(&clicks, LONG_VIEW, false, HeadSpec { user_ids: true, item_ids: true, dim: cfg.factors, mask: all });
-    let truth_like = head(&clicks, LIKE, false, HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all });
+    let truth_click = head(train, CLICK, false, HeadSpec { user_ids: true, user_item: cfg.interactions, item_ids: true, dim: cfg.factors, mask: all });
+    let truth_lv = head(&clicks, LONG_VIEW, false, HeadSpec { user_ids: true, user_item: cfg.interactions, item_ids: true, dim: cfg.factors, mask: all });
+    let truth_like = head(&clicks, LIKE, false, HeadSpec { user_ids: true, user_item: false, item_ids: false, dim: 0, mask: all });
     // The MTL model: no item ids, a subset of rows, the subset's item rates.
     let subset: Vec<&Impression> = train.iter().zip(&days.in_subset).filter(|(_, s)| **s).map(|(r, _)| *r).collect();
     let sub_clicks: Vec<&Impression> = subset.iter().copied().filter(|r| r.signals[CLICK] == 1).collect();
-    let mtl_click = head(&subset, CLICK, true, HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all });
-    let mtl_lv = head(&sub_clicks, LONG_VIEW, true, HeadSpec { user_ids: true, item_ids: false, dim: 0, mask: all });
-    let mtl_like = head(&sub_clicks, LIKE, true, HeadSpec { user_ids: false, item_ids: false, dim: 0, mask: all });
+    let mtl_click = head(&subset, CLICK, true, HeadSpec { user_ids: true, user_item: false, item_ids: false, dim: 0, mask: all });
+    let mtl_lv = head(&sub_clicks, LONG_VIEW, true, HeadSpec { user_ids: true, user_item: false, item_ids: false, dim: 0, mask: all });
+    let mtl_like = head(&sub_clicks, LIKE, true, HeadSpec { user_ids: false, user_item: false, item_ids: false, dim: 0, mask: all });
     let (mut given_click, mut given_no_click) = ([0f32; 7], [0f32; 7]);
     let n_click = clicks.len().max(1) as f32;
     let n_no = (train.len() - clicks.len()).max(1) as f32;

@@ -43,6 +43,11 @@ pub struct Head {
     pub user_factors: Vec<f32>,
     #[serde(skip)]
     pub item_factors: Vec<f32>,
+    /// Per-user weights on the normalised item features (`users × 5`): how
+    /// much each user likes long videos, say. Empty except in a simulator
+    /// fitted with `interactions`.
+    #[serde(skip)]
+    pub user_item: Vec<f32>,
 }
 
 impl Head {
@@ -53,6 +58,9 @@ impl Head {
         }
         if let Some(ub) = self.user_bias.get(user) {
             z += ub;
+        }
+        if let Some(wu) = self.user_item.get(user * ITEM_FEATURES.len()..(user + 1) * ITEM_FEATURES.len()) {
+            z += wu.iter().zip(&x[USER_FEATURES.len()..]).map(|(w, x)| w * x).sum::<f32>();
         }
         if let Some(i) = item {
             if let Some(ib) = self.item_bias.get(i) {
@@ -241,6 +249,10 @@ impl Simulator {
                 t.push((format!("{m}.{h}.item_bias"), &head.item_bias));
                 t.push((format!("{m}.{h}.user_factors"), &head.user_factors));
                 t.push((format!("{m}.{h}.item_factors"), &head.item_factors));
+                // Only interaction simulators have them, so other files keep their bytes.
+                if !head.user_item.is_empty() {
+                    t.push((format!("{m}.{h}.user_item"), &head.user_item));
+                }
             }
         }
         t
@@ -302,6 +314,10 @@ impl Simulator {
                 };
                 let [ub, ib, uf, itf] = parts;
                 (head.user_bias, head.item_bias, head.user_factors, head.item_factors) = (ub, ib, uf, itf);
+                let name = format!("{m}.{h}.user_item");
+                if st.tensor(&name).is_ok() {
+                    head.user_item = read(&name)?;
+                }
             }
         }
         sim.check()?;
@@ -336,6 +352,7 @@ impl Simulator {
                     ("item_bias", head.item_bias.len(), i),
                     ("user_factors", head.user_factors.len(), u * head.dim),
                     ("item_factors", head.item_factors.len(), i * head.dim),
+                    ("user_item", head.user_item.len(), u * ITEM_FEATURES.len()),
                 ] {
                     if got != 0 && got != want {
                         return bad(name, got, want);
