@@ -159,6 +159,10 @@ mod cli {
         /// L2 on the interaction weights (default: FitConfig's).
         #[arg(long)]
         interaction_l2: Option<f32>,
+        /// Fit on all users, or on one side of the fixed 75% / 25% split by
+        /// user id hash (train on `train`, evaluate on `unseen`).
+        #[arg(long, value_enum, default_value_t)]
+        users: mtfuse::sim::data::UserSplit,
     }
 
     #[derive(clap::Args)]
@@ -500,12 +504,16 @@ mod cli {
             return Err(format!("--attention must be in (0, 1]; got {att}").into());
         }
         let t0 = std::time::Instant::now();
-        let log = data::load_dir(&a.data, a.skip_bad_rows)?;
+        let mut log = data::load_dir(&a.data, a.skip_bad_rows)?;
         eprintln!("read {} rows ({} skipped) in {:.1}s", log.rows.len(), log.skipped, t0.elapsed().as_secs_f32());
+        if a.users != data::UserSplit::All {
+            log.rows.retain(|r| a.users.keeps(r.user));
+            eprintln!("kept the {} rows of {:?} users", log.rows.len(), a.users);
+        }
         for ex in &log.skipped_examples {
             eprintln!("  skipped: {ex}");
         }
-        let mut cfg = fit::FitConfig { split_date: a.split_date, seed: a.seed, interactions: a.interactions, ..Default::default() };
+        let mut cfg = fit::FitConfig { split_date: a.split_date, seed: a.seed, interactions: a.interactions, users: a.users, ..Default::default() };
         if let Some(l2) = a.interaction_l2 {
             cfg.interaction_l2 = l2;
         }

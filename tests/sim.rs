@@ -316,3 +316,13 @@ fn interactions_are_per_user_item_weights_of_the_truth_only() {
     assert!(!String::from_utf8_lossy(&plain.to_bytes()).contains("user_item"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The unseen-user split is a fixed partition: every user on exactly one
+/// side, about a quarter unseen.
+#[test]
+fn user_split_partitions_users() {
+    use mtfuse::sim::data::UserSplit;
+    let unseen = (0..10_000u32).filter(|&u| UserSplit::Unseen.keeps(u)).count();
+    assert!((2300..2700).contains(&unseen), "{unseen}");
+    assert!((0..10_000u32).all(|u| UserSplit::Train.keeps(u) != UserSplit::Unseen.keeps(u) && UserSplit::All.keeps(u)));
+}

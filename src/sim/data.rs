@@ -33,6 +33,31 @@ pub struct Impression {
     pub tab: u8,
 }
 
+/// Which of the log's users a simulator is fitted on: all of them, or one
+/// side of a fixed 75% / 25% split by a hash of the user id, so a policy
+/// trained on the first can be evaluated on users it never saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserSplit {
+    #[default]
+    All,
+    /// The 75% of users whose id hashes to 1, 2 or 3 mod 4.
+    Train,
+    /// The other 25%.
+    Unseen,
+}
+
+impl UserSplit {
+    pub fn keeps(self, user: u32) -> bool {
+        let unseen = crate::blob::crc32(&user.to_le_bytes()) % 4 == 0;
+        match self {
+            UserSplit::All => true,
+            UserSplit::Train => !unseen,
+            UserSplit::Unseen => unseen,
+        }
+    }
+}
+
 /// Why a log could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {

@@ -43,6 +43,13 @@ pub struct FitConfig {
     /// L2 on those per-user weights (five per user, so they overfit easily).
     #[serde(skip_serializing_if = "is_default_interaction_l2")]
     pub interaction_l2: f32,
+    /// Which users the log rows were restricted to before fitting.
+    #[serde(skip_serializing_if = "is_all_users")]
+    pub users: crate::sim::data::UserSplit,
+}
+
+fn is_all_users(u: &crate::sim::data::UserSplit) -> bool {
+    *u == crate::sim::data::UserSplit::All
 }
 
 /// Chosen by held-out log-loss on the KuaiRand days (0.03, 0.3, 1, 3, 10 tried; 3 best).
@@ -54,7 +61,7 @@ fn is_default_interaction_l2(l2: &f32) -> bool {
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.5, 0.0, -0.2, 0.0, 0.0], [-0.5, 0.0, 0.0, -0.2, 0.0]], seed: 7, interactions: false, interaction_l2: DEFAULT_INTERACTION_L2 }
+        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.5, 0.0, -0.2, 0.0, 0.0], [-0.5, 0.0, 0.0, -0.2, 0.0]], seed: 7, interactions: false, interaction_l2: DEFAULT_INTERACTION_L2, users: crate::sim::data::UserSplit::All }
     }
 }
 
