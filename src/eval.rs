@@ -9,7 +9,8 @@ use crate::error::RequestError;
 use crate::ranker::{Columns, Ranker};
 use crate::sim::data::{weekday, Impression};
 use crate::sim::model::{context_features, ITEM_FEATURES};
-use crate::sim::{run_sessions, Response, SessionStats, Simulator};
+use crate::rl::recalibrated::RecalibratedPolicy;
+use crate::sim::{run_sessions, Decision, Policy, Response, SessionStats, Simulator};
 use crate::stats::{mean_ci, weighted_auc};
 
 /// Why a policy could not be evaluated.
@@ -32,6 +33,38 @@ pub enum EvalError {
     },
 }
 
+/// A policy `eval` compares: a weight blob, or the recalibrated baseline
+/// (which is not a blob: the core does not recalibrate scores).
+pub enum EvalPolicy {
+    Blob(Ranker),
+    Recalibrated(RecalibratedPolicy),
+}
+
+impl From<Ranker> for EvalPolicy {
+    fn from(r: Ranker) -> EvalPolicy {
+        EvalPolicy::Blob(r)
+    }
+}
+
+impl EvalPolicy {
+    /// Indices of the best `top` candidates, best first, and their fused scores.
+    fn rank_columns(&mut self, cols: &Columns, top: usize) -> Result<(Vec<u32>, Vec<f32>), RequestError> {
+        match self {
+            EvalPolicy::Blob(r) => r.rank_columns(cols, top).map(|r| (r.order.to_vec(), r.scores.to_vec())),
+            EvalPolicy::Recalibrated(p) => p.rank_columns(cols, top),
+        }
+    }
+}
+
+impl Policy for EvalPolicy {
+    fn decide(&mut self, cols: &Columns, top: usize, out: &mut Decision) -> Result<(), RequestError> {
+        match self {
+            EvalPolicy::Blob(r) => r.decide(cols, top, out),
+            EvalPolicy::Recalibrated(p) => p.decide(cols, top, out),
+        }
+    }
+}
+
 /// One policy's line of the simulated A/B table.
 #[derive(Clone, Debug, Serialize)]
 pub struct AbRow {
@@ -50,7 +83,7 @@ pub struct AbRow {
 }
 
 /// Runs every policy on the same users and random streams.
-pub fn simulated_ab(sim: &Simulator, policies: &mut [(String, Ranker)], sessions: usize, seed: u64) -> Result<Vec<AbRow>, EvalError> {
+pub fn simulated_ab(sim: &Simulator, policies: &mut [(String, EvalPolicy)], sessions: usize, seed: u64) -> Result<Vec<AbRow>, EvalError> {
     let mut rows: Vec<AbRow> = Vec::new();
     let mut base: Option<Vec<f64>> = None;
     for (name, r) in policies.iter_mut() {
@@ -108,7 +141,7 @@ type UserSums = [f64; 4];
 /// score alone. MTL scores come from the simulator's MTL model. AUC weights
 /// each sample by `1 + r` (its instant reward), so that negatives, whose
 /// reward is near 0, still count. Intervals resample users (`seed`).
-pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: &mut [(String, Ranker)], seed: u64) -> Result<Vec<OfflineRow>, EvalError> {
+pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: &mut [(String, EvalPolicy)], seed: u64) -> Result<Vec<OfflineRow>, EvalError> {
     let users: BTreeMap<u32, usize> = sim.user_ids.iter().enumerate().map(|(i, &u)| (u, i)).collect();
     let items: BTreeMap<u32, usize> = sim.item_ids.iter().enumerate().map(|(i, &v)| (v, i)).collect();
     let mut days: BTreeMap<(u32, u32), Vec<&Impression>> = BTreeMap::new();
@@ -143,12 +176,12 @@ pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: 
         let weights: Vec<f32> = gains.iter().map(|g| 1.0 + g).collect();
         for (s, sum) in sums.iter_mut().enumerate() {
             let mut fused = vec![0.0f32; n];
-            let order: Vec<usize> = if let Some((name, ranker)) = policies.get_mut(s) {
-                let ranking = ranker.rank_columns(&cols, n).map_err(|source| EvalError::Offline { policy: name.clone(), source })?;
-                for (&j, &v) in ranking.order.iter().zip(ranking.scores) {
+            let order: Vec<usize> = if let Some((name, policy)) = policies.get_mut(s) {
+                let (order, scores) = policy.rank_columns(&cols, n).map_err(|source| EvalError::Offline { policy: name.clone(), source })?;
+                for (&j, &v) in order.iter().zip(&scores) {
                     fused[j as usize] = v;
                 }
-                ranking.order.iter().map(|&j| j as usize).collect()
+                order.iter().map(|&j| j as usize).collect()
             } else {
                 let o = s - policies.len();
                 fused.iter_mut().enumerate().for_each(|(j, f)| *f = scores[j * k + o]);
@@ -252,7 +285,7 @@ mod tests {
     fn paired_lift_is_tighter_than_the_returns() {
         let sim = Simulator::from_bytes(include_bytes!("../models/simulator.safetensors")).unwrap();
         let cfg = crate::rl::TrainConfig::default();
-        let make = |a: f32| crate::rl::static_ranker(&sim, &[a; 14], &cfg, serde_json::Value::Null).unwrap();
+        let make = |a: f32| crate::rl::static_ranker(&sim, &[a; 14], &cfg, serde_json::Value::Null).unwrap().into();
         let mut policies = vec![("a".to_string(), make(0.0)), ("a again".to_string(), make(0.0)), ("b".to_string(), make(0.3))];
         let rows = simulated_ab(&sim, &mut policies, 400, 9).unwrap();
         assert_eq!((rows[1].lift, rows[1].lift_ci), (0.0, 0.0));
@@ -270,7 +303,7 @@ mod tests {
     fn a_policy_that_cannot_rank_the_simulators_requests_is_named() {
         let sim = Simulator::from_bytes(include_bytes!("../models/simulator.safetensors")).unwrap();
         let foreign = Ranker::from_bytes(include_bytes!("../tests/fixtures/tiny-enhanced.safetensors")).unwrap();
-        let mut policies = vec![("foreign".to_string(), foreign)];
+        let mut policies = vec![("foreign".to_string(), foreign.into())];
         let err = simulated_ab(&sim, &mut policies, 3, 1).unwrap_err();
         assert_eq!(err.to_string(), "policy \"foreign\" failed in a simulated session");
         let cause = std::error::Error::source(&err).expect("a cause").to_string();
@@ -297,7 +330,7 @@ mod tests {
         }
         rows.push(Impression { date: 20220401, ..rows[0].clone() });
         let cfg = crate::rl::TrainConfig::default();
-        let mut policies = vec![("static".to_string(), crate::rl::static_ranker(&sim, &[0.0; 14], &cfg, serde_json::Value::Null).unwrap())];
+        let mut policies = vec![("static".to_string(), crate::rl::static_ranker(&sim, &[0.0; 14], &cfg, serde_json::Value::Null).unwrap().into())];
         let out = offline(&sim, &rows, 20220505, &mut policies, 3).unwrap();
         assert_eq!(out.len(), 1 + 7);
         assert_eq!((out[0].users, out[0].user_days, out[0].rows), (4, 8, 64));

@@ -243,7 +243,8 @@ mod cli {
 
     #[derive(clap::Args)]
     struct TrainArgs {
-        /// static (cross-entropy search), user (UnifiedRL) or enhanced (EnhancedRL).
+        /// static (cross-entropy search), user (UnifiedRL), enhanced (EnhancedRL),
+        /// or recalibrated (the non-RL baseline: a JSON policy file for eval).
         #[arg(long)]
         algo: String,
         /// Hyper-parameters (TOML or JSON); defaults otherwise.
@@ -637,7 +638,12 @@ mod cli {
             "static" => mtfuse::PolicyKind::Static,
             "user" => mtfuse::PolicyKind::UserLevel,
             "enhanced" => mtfuse::PolicyKind::Enhanced,
-            other => return Err(format!("--algo: \"{other}\" is not static, user or enhanced").into()),
+            "recalibrated" => {
+                train_recalibrated(&a, &cfg, &progress)?;
+                bar.finish_and_clear();
+                return Ok(());
+            }
+            other => return Err(format!("--algo: \"{other}\" is not static, user, enhanced or recalibrated").into()),
         };
         let bytes = match (kind, &a.log) {
             (mtfuse::PolicyKind::Static, Some(pattern)) => rl::train_static_from_log_files(pattern, &cfg, &mut metrics, &progress)?.1,
@@ -680,6 +686,26 @@ mod cli {
         let svg = mtfuse::rl::plot::learning_curves_svg(&metrics, cfg.updates_per_round)?;
         std::fs::write(&plot_path, svg).context(|| format!("cannot write {}", plot_path.display()))?;
         say!("wrote {}, {} and {} in {:.1}s", a.out.display(), metrics_path.display(), plot_path.display(), t0.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// The recalibrated baseline: a JSON file (model and static action) that
+    /// `eval` takes as a policy; it is not a blob, since the core does not
+    /// recalibrate scores.
+    fn train_recalibrated(a: &TrainArgs, cfg: &mtfuse::rl::TrainConfig, progress: &dyn Fn(&str)) -> Result<(), Error> {
+        if a.log.is_some() {
+            return Err("--algo recalibrated trains in the simulator only; it takes no --log".into());
+        }
+        let t0 = std::time::Instant::now();
+        let sim = load_sim(a.sim.as_ref())?;
+        let base = load(&a.baseline)?;
+        let mtfuse::PolicyWeights::Static(action) = &base.blob().weights else {
+            return Err(format!("--baseline {}: not a static blob", a.baseline.display()).into());
+        };
+        let mut file = mtfuse::rl::recalibrated::train_recalibrated(&sim, action, cfg, &mut Vec::new(), progress)?;
+        file.summary["train_seconds"] = t0.elapsed().as_secs_f64().into();
+        std::fs::write(&a.out, serde_json::to_string_pretty(&file)?).context(|| format!("cannot write {}", a.out.display()))?;
+        say!("wrote {} in {:.1}s", a.out.display(), t0.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -789,12 +815,24 @@ mod cli {
         Ok(())
     }
 
+    /// A blob, or a `.json` file from `train --algo recalibrated`.
+    fn eval_policy(p: &PathBuf, sim: &mtfuse::sim::Simulator) -> Result<mtfuse::eval::EvalPolicy, Error> {
+        use mtfuse::rl::recalibrated::{RecalibratedFile, RecalibratedPolicy};
+        if p.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(p).context(|| format!("cannot read {}", p.display()))?;
+            let f: RecalibratedFile = serde_json::from_str(&text).context(|| format!("{}: not a recalibrated policy file", p.display()))?;
+            let ranker = mtfuse::rl::static_ranker(sim, &f.action, &mtfuse::rl::TrainConfig::default(), f.summary)?;
+            return Ok(mtfuse::eval::EvalPolicy::Recalibrated(RecalibratedPolicy::new(f.recalibration, ranker)));
+        }
+        Ok(load(p)?.into())
+    }
+
     fn eval(a: EvalArgs) -> Result<(), Error> {
         let sim = load_sim(a.sim.as_ref())?;
         let mut policies = Vec::new();
         for p in &a.policies {
             let name = p.file_stem().map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().to_string());
-            policies.push((name, load(p)?));
+            policies.push((name, eval_policy(p, &sim)?));
         }
         let ab = mtfuse::eval::simulated_ab(&sim, &mut policies, a.sessions, a.seed)?;
         let offline = match &a.data {

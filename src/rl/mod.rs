@@ -1,7 +1,9 @@
 //! Offline actor-critic training of the fusion policies (native only).
 //!
 //! Each part of the paper's algorithm has its own file:
-//! - `static_search`: the static baseline, a cross-entropy search;
+//! - `static_search`: the static baseline, a cross-entropy search, and
+//!   `recalibrated`, the same search on supervised re-predictions of the
+//!   scores (the non-RL baseline);
 //! - `progressive`: UnifiedRL and EnhancedRL, the progressive rounds of
 //!   collect-then-train that read top to bottom, and `update`, one step of
 //!   critics and actor on a minibatch;
@@ -30,6 +32,7 @@ pub mod net;
 pub mod offline;
 pub mod plot;
 pub mod progressive;
+pub mod recalibrated;
 pub mod state;
 pub mod static_from_log;
 pub mod static_search;

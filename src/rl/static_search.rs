@@ -6,19 +6,27 @@ use rand::Rng;
 use crate::rl::export::{static_ranker, Metrics, A};
 use crate::rl::{TrainConfig, TrainError};
 use crate::rng::{key, stream, Purpose};
-use crate::sim::{run_sessions, Simulator};
+use crate::sim::{run_sessions, Policy, Simulator};
 use crate::stats::mean_ci;
 
+/// Builds the policy that serves a static action (plain, or on recalibrated scores).
+pub type MakePolicy<'a> = dyn Fn(&[f32]) -> Result<Box<dyn Policy>, TrainError> + 'a;
+
 /// Mean simulated return of the static action `a` over `sessions` sessions.
-fn mean_return(sim: &Simulator, a: &[f32], cfg: &TrainConfig, sessions: usize, seed: u64) -> Result<f64, TrainError> {
-    let mut r = static_ranker(sim, a, cfg, serde_json::Value::Null)?;
-    Ok(mean_ci(run_sessions(sim, &mut r, sessions, seed)?.iter().map(|s| s.ret)).0)
+fn mean_return(sim: &Simulator, a: &[f32], make: &MakePolicy, sessions: usize, seed: u64) -> Result<f64, TrainError> {
+    let mut p = make(a)?;
+    Ok(mean_ci(run_sessions(sim, p.as_mut(), sessions, seed)?.iter().map(|s| s.ret)).0)
 }
 
 /// Cross-entropy search for one global normalised action maximising mean
 /// simulated return; all candidates of an iteration see the same sessions.
 /// Returns the action and its return on fresh sessions.
 pub fn train_static(sim: &Simulator, cfg: &TrainConfig, metrics: &mut Metrics, progress: &dyn Fn(&str)) -> Result<(Vec<f32>, f64), TrainError> {
+    search_static(sim, cfg, "static", metrics, progress, &|a| Ok(Box::new(static_ranker(sim, a, cfg, serde_json::Value::Null)?)))
+}
+
+/// The search of [`train_static`] for any policy built from one action.
+pub fn search_static(sim: &Simulator, cfg: &TrainConfig, algo: &str, metrics: &mut Metrics, progress: &dyn Fn(&str), make: &MakePolicy) -> Result<(Vec<f32>, f64), TrainError> {
     let mut rng = stream(cfg.seed, Purpose::SearchPopulation, 0, 0);
     let (mut mean, mut std) = (vec![0.0f32; A], vec![0.5f32; A]);
     let mut best = (mean.clone(), f64::NEG_INFINITY);
@@ -27,7 +35,7 @@ pub fn train_static(sim: &Simulator, cfg: &TrainConfig, metrics: &mut Metrics, p
         for _ in 0..cfg.es_population {
             // Uniform with the population's std (√3 · half-width).
             let a: Vec<f32> = (0..A).map(|d| (mean[d] + std[d] * (rng.random::<f32>() * 2.0 - 1.0) * 1.732).clamp(-1.0, 1.0)).collect();
-            scored.push((mean_return(sim, &a, cfg, cfg.es_sessions, key(cfg.seed, Purpose::SearchSessions, it as u64, 0))?, a));
+            scored.push((mean_return(sim, &a, make, cfg.es_sessions, key(cfg.seed, Purpose::SearchSessions, it as u64, 0))?, a));
         }
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let elite = &scored[..cfg.es_elite.min(scored.len())];
@@ -40,13 +48,13 @@ pub fn train_static(sim: &Simulator, cfg: &TrainConfig, metrics: &mut Metrics, p
         if scored[0].0 > best.1 {
             best = (scored[0].1.clone(), scored[0].0);
         }
-        metrics.push(serde_json::json!({"algo": "static", "iteration": it, "charts/elite_return": elite[0].0, "charts/population_mean": scored.iter().map(|s| s.0).sum::<f64>() / scored.len() as f64}));
+        metrics.push(serde_json::json!({"algo": algo, "iteration": it, "charts/elite_return": elite[0].0, "charts/population_mean": scored.iter().map(|s| s.0).sum::<f64>() / scored.len() as f64}));
         progress(&format!("ES iteration {it}: best {:.3}", scored[0].0));
     }
     // Re-evaluate the final mean and the best candidate on fresh sessions; keep the better.
     let mut pick = (best.0.clone(), f64::NEG_INFINITY);
     for cand in [mean, best.0] {
-        let ret = mean_return(sim, &cand, cfg, cfg.es_sessions, key(cfg.seed, Purpose::SearchFinalSessions, 0, 0))?;
+        let ret = mean_return(sim, &cand, make, cfg.es_sessions, key(cfg.seed, Purpose::SearchFinalSessions, 0, 0))?;
         if ret > pick.1 {
             pick = (cand, ret);
         }
