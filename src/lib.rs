@@ -21,6 +21,8 @@ pub mod log_line;
 pub mod logs;
 pub mod nn;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod pack;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod ope;
 pub mod ranker;
 pub mod rng;

@@ -29,6 +29,28 @@ mod cli {
         Inspect {
             /// Path to a .safetensors weight blob.
             blob: PathBuf,
+            /// Print the schema as the TOML that `mtfuse pack` reads.
+            #[arg(long)]
+            toml: bool,
+            /// Also write the blob's tensors as a plain safetensors file
+            /// (mtfuse layout), which `pack` turns back into the blob.
+            #[arg(long)]
+            weights_out: Option<PathBuf>,
+        },
+        /// Pack an actor trained elsewhere: plain safetensors weights (PyTorch
+        /// `nn.Linear` layout or mtfuse's) and a TOML schema become a blob.
+        Pack {
+            /// Safetensors file of the actor's weights and biases (F32, F64, F16 or BF16).
+            #[arg(long)]
+            weights: PathBuf,
+            /// TOML schema: kind, objectives, hidden, action ranges, features (see `inspect --toml`).
+            #[arg(long)]
+            schema: PathBuf,
+            /// How dense weights are laid out.
+            #[arg(long, value_enum, default_value = "auto")]
+            layout: mtfuse::pack::Layout,
+            #[arg(long)]
+            out: PathBuf,
         },
         /// Rank a JSON request (`{user, context, items, topK}`) with a blob; prints JSON.
         Rank {
@@ -367,9 +389,17 @@ mod cli {
 
     fn run(cli: Cli) -> Result<(), Error> {
         match cli.command {
-            Command::Inspect { blob } => {
+            Command::Inspect { blob, toml, weights_out } => {
                 let r = load(&blob)?;
                 let b = r.blob();
+                if let Some(path) = weights_out {
+                    std::fs::write(&path, mtfuse::pack::plain_weights(b)).context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                if toml {
+                    say!("{}", mtfuse::pack::SchemaFile::of(&b.meta).to_toml());
+                    return Ok(());
+                }
                 say!("kind:        {}", b.meta.kind.as_str());
                 say!("objectives:  {}", b.schema.objectives.join(", "));
                 for (g, label) in [(FeatureGroup::User, "user"), (FeatureGroup::Context, "context"), (FeatureGroup::Item, "item")] {
@@ -381,6 +411,13 @@ mod cli {
                 if !b.meta.summary.is_null() {
                     say!("summary:     {}", b.meta.summary);
                 }
+            }
+            Command::Pack { weights, schema, layout, out } => {
+                let w = read(&weights)?;
+                let s = std::fs::read_to_string(&schema).context(|| format!("cannot read {}", schema.display()))?;
+                let bytes = mtfuse::pack::pack(&w, &s, layout).context(|| format!("cannot pack {} with {}", weights.display(), schema.display()))?;
+                std::fs::write(&out, &bytes).context(|| format!("cannot write {}", out.display()))?;
+                say!("wrote {} ({} bytes)", out.display(), bytes.len());
             }
             Command::Rank { blob, request } => {
                 let mut r = load(&blob)?;
