@@ -10,7 +10,9 @@
 # streams are keyed by seed, so seeds share no data) pick a subset. Long:
 # five to ten minutes per variant and seed on two cores. MTFUSE names a
 # binary to use instead of building one (so a long run is not disturbed by
-# rebuilds). Writes target/robustness/ and prints the table.
+# rebuilds). POLICIES picks which to train (default static user user24
+# recalibrated enhanced); outputs already there are kept. Writes
+# target/robustness/ and prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${DATA:-../shared/data/kuairand-1k}
@@ -52,11 +54,26 @@ for v in $variants; do
       [ -e "$d/$1.safetensors" ] && return
       $B train --algo "$2" --sim "$d/simulator.safetensors" --config "$d/$3" ${4:+--baseline "$d/$4.safetensors"} --out "$d/$1.safetensors"
     }
-    train static static train.toml
-    train user user train.toml static
-    train user24 user train-user24.toml static
-    train enhanced enhanced train.toml static
-    $B eval --sim "$d/simulator.safetensors" --policies "$d/static.safetensors" "$d/user.safetensors" "$d/user24.safetensors" "$d/enhanced.safetensors" --out "$d/eval.json" > /dev/null
+    policies=${POLICIES:-static user user24 recalibrated enhanced}
+    for p in $policies; do
+      case $p in
+        static) train static static train.toml ;;
+        user) train user user train.toml static ;;
+        user24) train user24 user train-user24.toml static ;;
+        enhanced) train enhanced enhanced train.toml static ;;
+        # The non-RL baseline: a JSON policy file, not a blob.
+        recalibrated) [ -e "$d/recalibrated.json" ] || $B train --algo recalibrated --sim "$d/simulator.safetensors" --config "$d/train.toml" --baseline "$d/static.safetensors" --out "$d/recalibrated.json" ;;
+      esac
+    done
+    files=()
+    for f in static.safetensors user.safetensors user24.safetensors recalibrated.json enhanced.safetensors; do
+      [ -e "$d/$f" ] && files+=("$d/$f")
+    done
+    $B eval --sim "$d/simulator.safetensors" --policies "${files[@]}" --out "$d/eval.json" > /dev/null
+    # EnhancedRL against the recalibrated baseline, paired on the same sessions.
+    if [ -e "$d/recalibrated.json" ] && [ -e "$d/enhanced.safetensors" ]; then
+      $B eval --sim "$d/simulator.safetensors" --policies "$d/recalibrated.json" "$d/enhanced.safetensors" --out "$d/eval-vs-recalibrated.json" > /dev/null
+    fi
     echo "$(( $(cat "$d/seconds.txt" 2> /dev/null || echo 0) + $(date +%s) - start ))" > "$d/seconds.txt"
   done
 done
