@@ -70,4 +70,13 @@ if ! { need_cmd chromium && need_cmd chromedriver; }; then
   apt_install chromium chromium-driver
 fi
 need_cmd chromium || die "chromium is still missing after install"
+
+# 5. A Python environment for the examples and tests that use NumPy and
+# Python's safetensors (examples/pack_from_numpy.py), pinned.
+py=target/py/bin/python
+if ! "$py" -c "import numpy, safetensors" >/dev/null 2>&1; then
+  python3 -m venv target/py 2>/dev/null || { apt_install python3-venv; python3 -m venv target/py; } || die "cannot create a Python venv in target/py"
+  say "installing numpy and safetensors (pip, into target/py)"
+  target/py/bin/pip install -q --disable-pip-version-check numpy==2.4.6 safetensors==0.8.0 || die "pip install numpy safetensors failed"
+fi
 say "ready"
