@@ -5,7 +5,7 @@
 //! The schema file is TOML with the fields of [`BlobMeta`] that decide a
 //! ranking: `kind`, `objectives`, `hidden`, `action_low`, `action_high`,
 //! optionally `baseline_action` (default all 0), and `[[features]]` with
-//! `name`, `group`, `mean` and `std`, in group order.
+//! `name`, `group`, `mean` and `std`, in group order. Unknown keys are errors.
 
 use std::collections::BTreeMap;
 
@@ -39,7 +39,9 @@ pub enum PackError {
     Blob(#[from] BlobError),
 }
 
-/// The schema file: what `pack` reads and `inspect --toml` prints.
+/// The schema file: what `pack` reads and `inspect --toml` prints. Numbers
+/// are f64 here so that an f32 prints as its shortest decimal (0.001, not
+/// 0.0010000000474974513) and reads back as the same f32.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaFile {
@@ -47,11 +49,34 @@ pub struct SchemaFile {
     pub objectives: Vec<String>,
     #[serde(default)]
     pub hidden: Vec<usize>,
-    pub action_low: Vec<f32>,
-    pub action_high: Vec<f32>,
+    pub action_low: Vec<f64>,
+    pub action_high: Vec<f64>,
     #[serde(default)]
-    pub baseline_action: Vec<f32>,
-    pub features: Vec<Feature>,
+    pub baseline_action: Vec<f64>,
+    pub features: Vec<FeatureEntry>,
+}
+
+/// One `[[features]]` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureEntry {
+    pub name: String,
+    pub group: crate::schema::FeatureGroup,
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// An f32 as the f64 of its shortest decimal form.
+fn short(x: f32) -> f64 {
+    x.to_string().parse().expect("a float's display parses")
+}
+
+fn shorts(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| short(x)).collect()
+}
+
+fn narrow(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
 }
 
 impl SchemaFile {
@@ -60,10 +85,10 @@ impl SchemaFile {
             kind: meta.kind,
             objectives: meta.objectives.clone(),
             hidden: meta.hidden.clone(),
-            action_low: meta.action_low.clone(),
-            action_high: meta.action_high.clone(),
-            baseline_action: meta.baseline_action.clone(),
-            features: meta.features.clone(),
+            action_low: shorts(&meta.action_low),
+            action_high: shorts(&meta.action_high),
+            baseline_action: shorts(&meta.baseline_action),
+            features: meta.features.iter().map(|f| FeatureEntry { name: f.name.clone(), group: f.group, mean: short(f.mean), std: short(f.std) }).collect(),
         }
     }
 
@@ -133,13 +158,13 @@ fn layer_names(st: &SafeTensors) -> Vec<String> {
 pub fn pack(weights: &[u8], schema_toml: &str, layout: Layout) -> Result<Vec<u8>, PackError> {
     let file: SchemaFile = toml::from_str(schema_toml).map_err(|e| PackError::Schema(e.to_string()))?;
     let k = file.objectives.len();
-    let baseline_action = if file.baseline_action.is_empty() { vec![0.0; 2 * k] } else { file.baseline_action };
+    let baseline_action = if file.baseline_action.is_empty() { vec![0.0; 2 * k] } else { narrow(&file.baseline_action) };
     let meta = BlobMeta {
         kind: file.kind,
         objectives: file.objectives,
-        features: file.features,
-        action_low: file.action_low,
-        action_high: file.action_high,
+        features: file.features.iter().map(|f| Feature { name: f.name.clone(), group: f.group, mean: f.mean as f32, std: f.std as f32 }).collect(),
+        action_low: narrow(&file.action_low),
+        action_high: narrow(&file.action_high),
         baseline_action,
         hidden: file.hidden,
         config: serde_json::Value::Null,

@@ -84,6 +84,8 @@ fn every_misfit_is_named() {
     assert!(err(b"not safetensors", &tiny_toml(), Layout::Auto).starts_with("weights file is not a safetensors file"));
     let msg = err(&torch_weights(Dtype::F32), &format!("note = 1\n{}", tiny_toml()), Layout::Auto);
     assert!(msg.starts_with("schema file is not valid") && msg.contains("unknown field `note`"), "{msg}");
+    let msg = err(&torch_weights(Dtype::F32), &tiny_toml().replacen("std = 20.0", "std = 20.0\nstdev = 1.0", 1), Layout::Auto);
+    assert!(msg.contains("unknown field `stdev`"), "{msg}");
     // A schema the blob validation refuses keeps its reason as the source.
     let e = pack(&torch_weights(Dtype::F32), &tiny_toml().replacen("std = 20.0", "std = 0.0", 1), Layout::Auto).unwrap_err();
     assert!(matches!(e, PackError::Blob(_)), "{e}");
