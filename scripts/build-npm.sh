@@ -14,7 +14,7 @@ for flavour in simd scalar; do
 done
 cp www/mtfuse.js "$out/index.js"
 cp www/log.js "$out/log.js"
-cp npm/index.d.ts npm/README.md "$out/"
+cp npm/index.d.ts npm/node.js npm/README.md "$out/"
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" npm/package.json > "$out/package.json"
 # The README's build sizes, measured on the files shipped.
 size() { stat -c %s "$1"; }

@@ -89,18 +89,13 @@ function recoveringRanker(glue) {
  * @param {object} [opts]
  * @param {"simd"|"scalar"} [opts.flavour] force a build instead of probing
  * @param {URL|string} [opts.base] folder holding simd/ and scalar/ (default ./pkg/)
- * @param {BufferSource|WebAssembly.Module} [opts.wasm] the .wasm bytes or compiled module, where fetch cannot reach them (workers); Node reads file: URLs itself
+ * @param {BufferSource|WebAssembly.Module} [opts.wasm] the .wasm bytes or compiled module, where fetch cannot reach them (Node, workers)
  */
 export async function loadMtfuse({ flavour, base, wasm } = {}) {
   const pick = flavour ?? (simdSupported() ? "simd" : "scalar");
   if (pick !== "simd" && pick !== "scalar") throw new Error(`flavour: "${pick}" is not "simd" or "scalar"`);
   const root = new URL(base ?? "./pkg/", import.meta.url);
   const glue = await import(new URL(`${pick}/mtfuse.js`, root).href);
-  if (!wasm && root.protocol === "file:") {
-    // Node: fetch cannot read file: URLs, so read the module from disk.
-    const { readFile } = await import("node:fs/promises");
-    wasm = await readFile(new URL(`${pick}/mtfuse_bg.wasm`, root));
-  }
   if (wasm) {
     // Compile and instantiate directly: the glue's async path touches the
     // global Response, which costs Node ~100 ms to load the first time.
