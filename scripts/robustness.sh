@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The robustness matrix (issue 19), first slice: the three policies retrained
-# on simulator variants that differ only in the MTL model's deliberate
-# miscalibration (default, half strength, none) or in position attention
-# (1.0, 0.6; 0.8 is the default), or with user x item-feature interactions
-# in the truth, and the simulated A/B's
-# paired lift over static per policy x variant x training seed. Each variant
+# The robustness matrix (issue 19): every policy retrained on simulator
+# variants, and the simulated A/B's paired lift over static per policy x
+# variant x training seed. Policies: static, UnifiedRL with 10 critics (user)
+# and with 24 as in the paper (user24), the recalibrated baseline (supervised
+# re-prediction of the scores, then a static search; not RL), and EnhancedRL,
+# which is also compared with the recalibrated baseline on the same sessions.
+# Variants differ in the MTL model's deliberate miscalibration (default, half,
+# calibrated = none), in position attention (1.0, 0.6; 0.8 elsewhere), or add
+# user x item-feature interactions to the truth (on the calibrated MTL). Each
 # fits its own simulator on the KuaiRand log (DATA, default
-# ../shared/data/kuairand-1k). VARIANTS and SEEDS (default 1; training
-# streams are keyed by seed, so seeds share no data) pick a subset. Long:
-# five to ten minutes per variant and seed on two cores. MTFUSE names a
-# binary to use instead of building one (so a long run is not disturbed by
-# rebuilds). POLICIES picks which to train (default static user user24
-# recalibrated enhanced); outputs already there are kept. Writes
+# ../shared/data/kuairand-1k). VARIANTS and SEEDS (default 1; training streams
+# are keyed by seed, so seeds share no data) pick a subset; POLICIES picks
+# which to train; outputs already there are kept. Long: ten to fifteen minutes
+# per variant and seed on two cores. MTFUSE names a binary to use instead of
+# building one (so a long run is not disturbed by rebuilds). Writes
 # target/robustness/ and prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
