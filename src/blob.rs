@@ -219,8 +219,14 @@ impl Blob {
         let schema = Schema::new(meta.kind, meta.objectives.clone(), meta.features.clone())?;
         let actions = check_actions(&meta, &schema)?;
 
+        let expected = expected_tensors(&meta, &schema);
+        // A tensor the metadata does not describe is a mistake in whatever
+        // wrote the blob (an optimizer state, a renamed layer), not something to ignore.
+        if let Some(extra) = st.names().into_iter().find(|n| !expected.iter().any(|(e, _)| e == *n)) {
+            return Err(BlobError::ExtraTensor { name: extra.to_string(), expected: expected.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ") });
+        }
         let mut tensors = HashMap::new();
-        for (name, shape) in expected_tensors(&meta, &schema) {
+        for (name, shape) in expected {
             let view = st.tensor(&name).map_err(|_| BlobError::MissingTensor(name.clone()))?;
             if view.dtype() != Dtype::F32 {
                 return Err(BlobError::WrongDtype { name, got: format!("{:?}", view.dtype()) });

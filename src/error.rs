@@ -21,6 +21,8 @@ pub enum BlobError {
     BadMetadata(String),
     #[error("weight blob is missing tensor \"{0}\"")]
     MissingTensor(String),
+    #[error("weight blob has tensor \"{name}\", which its metadata does not describe (expected exactly: {expected})")]
+    ExtraTensor { name: String, expected: String },
     #[error("tensor \"{name}\" has shape {got:?}, expected {want:?}")]
     ShapeMismatch { name: String, got: Vec<usize>, want: Vec<usize> },
     #[error("tensor \"{name}\" has dtype {got}, expected F32")]

@@ -282,6 +282,17 @@ fn missing_tensor_is_named() {
     assert_eq!(e, BlobError::MissingTensor("actor.0.bias".into()), "{msg}");
 }
 
+/// An extra tensor, such as an optimizer's state saved alongside, is named
+/// even when the checksum was recomputed to include it.
+#[test]
+fn extra_tensor_is_named() {
+    let m = meta(PolicyKind::Static, vec![]);
+    let bytes = raw_blob(&[("static.action", Dtype::F32, vec![6], f32_bytes(&[0.0; 6])), ("adam.m", Dtype::F32, vec![6], f32_bytes(&[0.0; 6]))], Some(&m), "2");
+    let (e, msg) = load_err(&bytes);
+    assert!(matches!(e, BlobError::ExtraTensor { ref name, .. } if name == "adam.m"), "{msg}");
+    assert!(msg.contains("which its metadata does not describe (expected exactly: static.action)"), "{msg}");
+}
+
 #[test]
 fn shape_mismatch_is_named() {
     let m = meta(PolicyKind::Static, vec![]);
