@@ -204,43 +204,56 @@ pub fn offline(sim: &Simulator, rows: &[Impression], split_date: u32, policies: 
             p.2.extend_from_slice(&weights);
         }
     }
-    let metric = |sum: &[UserSums], pick: &[usize]| {
-        let mut t = [0.0f64; 4];
-        pick.iter().for_each(|&i| (0..4).for_each(|c| t[c] += sum[i][c]));
-        (t[0] / t[1].max(1.0), t[2] / t[3].max(1.0))
-    };
     let all: Vec<usize> = (0..held_out_users.len()).collect();
-    let mut rng = crate::rng::stream(seed, crate::rng::Purpose::OfflineBootstrap, 0, 0);
-    let draws: Vec<Vec<(f64, f64)>> = (0..OFFLINE_BOOTSTRAP)
-        .map(|_| {
-            let pick: Vec<usize> = (0..all.len()).map(|_| rand::Rng::random_range(&mut rng, 0..all.len().max(1))).collect();
-            sums.iter().map(|sum| metric(sum, &pick)).collect()
-        })
-        .collect();
+    let draws = bootstrap_users(&sums, seed);
     let half = |xs: Vec<f64>| 1.96 * (xs.iter().map(|x| x * x).sum::<f64>() / xs.len() as f64 - (xs.iter().sum::<f64>() / xs.len() as f64).powi(2)).max(0.0).sqrt();
-    let first = metric(&sums[0], &all);
+    let first = metrics_of(&sums[0], &all);
     Ok((0..scorers)
         .map(|s| {
-            let (gauc, ndcg) = metric(&sums[s], &all);
-            let (mut pooled_sum, mut pooled_w) = (0.0, 0.0);
-            for (f, l, w) in pooled[s].values() {
-                if let Some(a) = weighted_auc(f, l, w) {
-                    pooled_sum += a * l.len() as f64;
-                    pooled_w += l.len() as f64;
-                }
-            }
+            let (gauc, ndcg) = metrics_of(&sums[s], &all);
             OfflineRow {
                 policy: names[s].clone(),
                 mtf_gauc: (gauc, half(draws.iter().map(|d| d[s].0).collect())),
                 gauc_vs_first: (gauc - first.0, half(draws.iter().map(|d| d[s].0 - d[0].0).collect())),
                 ndcg6: (ndcg, half(draws.iter().map(|d| d[s].1).collect())),
-                gauc_pooled_days: pooled_sum / pooled_w.max(1.0),
+                gauc_pooled_days: pooled_gauc(&pooled[s]),
                 users: held_out_users.len(),
                 user_days: days.len(),
                 rows: n_rows,
             }
         })
         .collect())
+}
+
+/// MTF-GAUC and NDCG@6 over the users `pick` (with repeats).
+fn metrics_of(sums: &[UserSums], pick: &[usize]) -> (f64, f64) {
+    let mut t = [0.0f64; 4];
+    pick.iter().for_each(|&i| (0..4).for_each(|c| t[c] += sums[i][c]));
+    (t[0] / t[1].max(1.0), t[2] / t[3].max(1.0))
+}
+
+/// Every scorer's metrics on the same `OFFLINE_BOOTSTRAP` resamples of users.
+fn bootstrap_users(sums: &[Vec<UserSums>], seed: u64) -> Vec<Vec<(f64, f64)>> {
+    let users = sums.first().map_or(0, Vec::len);
+    let mut rng = crate::rng::stream(seed, crate::rng::Purpose::OfflineBootstrap, 0, 0);
+    (0..OFFLINE_BOOTSTRAP)
+        .map(|_| {
+            let pick: Vec<usize> = (0..users).map(|_| rand::Rng::random_range(&mut rng, 0..users.max(1))).collect();
+            sums.iter().map(|sum| metrics_of(sum, &pick)).collect()
+        })
+        .collect()
+}
+
+/// The earlier GAUC: one AUC per user over all their held-out days, size-weighted.
+fn pooled_gauc(pooled: &BTreeMap<u32, UserSamples>) -> f64 {
+    let (mut sum, mut w) = (0.0, 0.0);
+    for (f, l, weights) in pooled.values() {
+        if let Some(a) = weighted_auc(f, l, weights) {
+            sum += a * l.len() as f64;
+            w += l.len() as f64;
+        }
+    }
+    sum / w.max(1.0)
 }
 
 /// Reward-weighted NDCG@6 of `order`; `None` when no item has a gain.
