@@ -1,6 +1,34 @@
-// Types of the loader (index.js); the API's own types come from the build.
+// Types of the loader (mtfuse.js); the API's own types come from the build.
 import type * as Glue from "./pkg/simd/mtfuse.js";
-export type { RankRequest, RankedItem, RankOptions, ExploredRanking, LogLine, Schema, ColumnarRanking } from "./pkg/simd/mtfuse.js";
+import type { RankRequest, RankedItem, RankOptions, ExploreOptions, ExploredRanking, LogLine, Schema, ColumnarRanking } from "./pkg/simd/mtfuse.js";
+export type { ItemId, RankItem, RankRequest, RankedItem, RankOptions, ExploreOptions, ExploreRecord, ExploredRanking, LogLine, Schema, SchemaFeature, ColumnarRanking } from "./pkg/simd/mtfuse.js";
+
+/**
+ * A loaded weight blob. The loader's ranker wraps the build's: it recovers
+ * from a trap (the call throws a `TrapError`, the next call works).
+ */
+export interface Ranker {
+  /** `"static"`, `"user-level"` or `"enhanced"`. */
+  readonly kind: string;
+  /** Feature names by group, objectives, normalisation and action ranges. */
+  schema(): Schema;
+  /** Ranks `{user, context, items, topK?, withActions?}`, best first. */
+  rank(request: RankRequest, options?: { explore?: undefined }): RankedItem[];
+  /** Explores around the policy's action as it ranks: `{items, record}` for the serving log. */
+  rank(request: RankRequest, options: { explore: ExploreOptions }): ExploredRanking;
+  rank(request: RankRequest, options?: RankOptions): RankedItem[] | ExploredRanking;
+  /** The fast path: `Float32Array`s in schema order, row-major; `topK` 0 for all. */
+  rankColumnar(user: Float32Array | number[], context: Float32Array | number[], itemFeatures: Float32Array | number[], scores: Float32Array | number[], topK: number, options?: RankOptions): ColumnarRanking;
+  /** Checks one log line against the schema; throws naming the bad field. */
+  checkLogLine(line: LogLine): void;
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+export interface RankerConstructor {
+  /** Loads a weight blob; throws on a truncated, corrupt or inconsistent blob. */
+  fromBytes(bytes: Uint8Array | number[]): Ranker;
+}
 
 /** Thrown by a call during which the module trapped (a bug, never bad input); the next call works. */
 export declare class TrapError extends Error {
@@ -19,10 +47,14 @@ export interface LoadOptions {
   wasm?: BufferSource | WebAssembly.Module;
 }
 
-export type Mtfuse = Omit<typeof Glue, "default" | "initSync"> & {
+export type Mtfuse = Omit<typeof Glue, "default" | "initSync" | "Ranker" | "__wbg_reset_state"> & {
+  Ranker: RankerConstructor;
   flavour: "simd" | "scalar";
   TrapError: typeof TrapError;
 };
 
 /** Loads the simd128 build where the engine has it, else the scalar one. */
 export declare function loadMtfuse(options?: LoadOptions): Promise<Mtfuse>;
+
+/** Instantiates an imported build from its compiled module, synchronously (Workers). */
+export declare function initMtfuse(glue: typeof Glue, module: WebAssembly.Module, flavour: "simd" | "scalar"): Mtfuse;

@@ -1,7 +1,7 @@
 // The package's entry under Node: the same loader, reading the builds from
 // the package's folder, since Node's fetch cannot read file: URLs.
 import { readFile } from "node:fs/promises";
-import { loadMtfuse as load, simdSupported, TrapError } from "./index.js";
+import { loadMtfuse as load, simdSupported, TrapError } from "./mtfuse.js";
 
 export { simdSupported, TrapError };
 

@@ -12,9 +12,10 @@ for flavour in simd scalar; do
   mkdir -p "$out/pkg/$flavour"
   cp "www/pkg/$flavour/mtfuse.js" "www/pkg/$flavour/mtfuse.d.ts" "www/pkg/$flavour/mtfuse_bg.wasm" "$out/pkg/$flavour/"
 done
-cp www/mtfuse.js "$out/index.js"
-cp www/log.js "$out/log.js"
-cp npm/index.d.ts npm/node.js npm/README.md "$out/"
+# The package root mirrors www/: the loader, the Workers entry and the log
+# module keep their names, so their relative imports hold in both places.
+cp www/mtfuse.js www/mtfuse-worker.js www/log.js "$out/"
+cp npm/index.d.ts npm/worker.d.ts npm/node.js npm/README.md "$out/"
 sed "s/\"version\": \"0.0.0\"/\"version\": \"$version\"/" npm/package.json > "$out/package.json"
 # The README's build sizes, measured on the files shipped.
 size() { stat -c %s "$1"; }

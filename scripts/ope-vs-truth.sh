@@ -6,8 +6,9 @@
 # models/ope-vs-truth.md. SESSIONS sets the log size (default 3000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q
-B=target/release/mtfuse
+# MTFUSE names a binary to use instead of building one.
+if [ -z "${MTFUSE:-}" ]; then cargo build --release -q; fi
+B=${MTFUSE:-target/release/mtfuse}
 out=target/ope-vs-truth
 sessions=${SESSIONS:-3000}
 mkdir -p "$out"

@@ -10,8 +10,9 @@
 # round, default 3000) size it; outputs go to target/progressive-from-logs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q
-B=target/release/mtfuse
+# MTFUSE names a binary to use instead of building one.
+if [ -z "${MTFUSE:-}" ]; then cargo build --release -q; fi
+B=${MTFUSE:-target/release/mtfuse}
 out=target/progressive-from-logs
 rounds=${ROUNDS:-3}
 sessions=${SESSIONS:-3000}

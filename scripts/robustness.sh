@@ -5,8 +5,9 @@
 # and with 24 as in the paper (user24), the recalibrated baseline (supervised
 # re-prediction of the scores, then a static search; not RL), and EnhancedRL,
 # which is also compared with the recalibrated baseline on the same sessions.
-# Variants differ in the MTL model's deliberate miscalibration (default, half,
-# calibrated = none), in position attention (1.0, 0.6; 0.8 elsewhere), or add
+# Variants differ in the MTL model's deliberate miscalibration (biased, the
+# default until 2026-12-07; half; calibrated = none, fit-sim's default now),
+# in position attention (1.0, 0.6; 0.8 elsewhere), or add
 # user x item-feature interactions to the truth (on the calibrated MTL). Each
 # fits its own simulator on the KuaiRand log (DATA, default
 # ../shared/data/kuairand-1k). VARIANTS and SEEDS (default 1; training streams
@@ -23,9 +24,9 @@ B=${MTFUSE:-target/release/mtfuse}
 out=target/robustness
 mkdir -p "$out"
 # MTL logit shifts per normalised item feature: 5 for click, then 5 for long view.
-# Position attention variants keep the default shifts.
+# Position attention variants keep the biased shifts.
 declare -A flags=(
-  [default]="--mtl-miscalibration=0.5,0,-0.2,0,0,-0.5,0,0,-0.2,0"
+  [biased]="--mtl-miscalibration=0.5,0,-0.2,0,0,-0.5,0,0,-0.2,0"
   [half]="--mtl-miscalibration=0.25,0,-0.1,0,0,-0.25,0,0,-0.1,0"
   [calibrated]="--mtl-miscalibration=0,0,0,0,0,0,0,0,0,0"
   [attention1.0]="--mtl-miscalibration=0.5,0,-0.2,0,0,-0.5,0,0,-0.2,0 --attention=1.0"
@@ -35,7 +36,7 @@ declare -A flags=(
   [interactions]="--mtl-miscalibration=0,0,0,0,0,0,0,0,0,0 --interactions"
   [interactions-strong]="--mtl-miscalibration=0,0,0,0,0,0,0,0,0,0 --interactions --interaction-l2=0.3"
 )
-variants=${VARIANTS:-default half calibrated}
+variants=${VARIANTS:-biased half calibrated}
 seeds=${SEEDS:-1}
 runs=()
 for v in $variants; do

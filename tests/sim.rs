@@ -201,46 +201,71 @@ fn disappointing_lists_end_sessions_sooner() {
     assert!(good - gci > bad + bci, "depth with good lists {good:.2}±{gci:.2} vs bad {bad:.2}±{bci:.2}");
 }
 
-/// The committed simulator tells rankings apart, one-sidedly and on paired
-/// sessions: sorting by the MTL long-view score (the signal the reward pays
-/// for) beats a random order, and sorting by the MTL click score (which the
-/// reward does not pay for) loses to it. An earlier two-sided version of this
-/// test passed whichever way the click sort went; it goes down.
+/// Returns of 2,000 sessions on shared streams, so policies pair up.
+fn paired_returns(sim: &Simulator, p: &mut dyn Policy) -> Vec<f64> {
+    (0..2000).map(|s| run_session(sim, p, s % sim.n_users(), 1, (s / sim.n_users()) as u64, None).unwrap().ret).collect()
+}
+
+/// The `biased` variant: the committed simulator with the MTL model shifted
+/// along item features (it differs from a biased fit only there).
+fn biased() -> Simulator {
+    let mut sim = Simulator::from_bytes(COMMITTED).unwrap();
+    sim.mtl.miscalibration = mtfuse::sim::fit::BIASED_MTL_MISCALIBRATION;
+    sim
+}
+
+/// The committed simulator tells rankings apart, on paired sessions: sorting
+/// by the MTL long-view score (the signal the reward pays for) beats a random
+/// order and beats sorting by the MTL click score. In the `biased` variant
+/// the click sort even loses to a random order; in the calibrated one it
+/// gains a little (+0.066 ± 0.040 when this was written).
 #[test]
 fn committed_simulator_responds_to_ranking_quality() {
     let sim = Simulator::from_bytes(COMMITTED).unwrap();
-    let returns = |p: &mut dyn Policy| -> Vec<f64> { (0..2000).map(|s| run_session(&sim, p, s % sim.n_users(), 1, (s / sim.n_users()) as u64, None).unwrap().ret).collect() };
-    let random = returns(&mut RandomPolicy::new(1));
-    let long_view = paired_lift(&random, &returns(&mut SortByScore { objective: 1 }));
-    let click = paired_lift(&random, &returns(&mut SortByScore { objective: 0 }));
-    eprintln!("paired lift over random: sort by MTL long view {:+.3} ± {:.3}, by MTL click {:+.3} ± {:.3}", long_view.0, long_view.1, click.0, click.1);
-    assert!(long_view.0 - long_view.1 > 0.05, "sort by long view vs random: {long_view:?}");
-    assert!(click.0 + click.1 < -0.05, "sort by click vs random: {click:?}");
+    let random = paired_returns(&sim, &mut RandomPolicy::new(1));
+    let long_view = paired_returns(&sim, &mut SortByScore { objective: 1 });
+    let click = paired_returns(&sim, &mut SortByScore { objective: 0 });
+    let (lv_random, lv_click) = (paired_lift(&random, &long_view), paired_lift(&click, &long_view));
+    eprintln!("sort by MTL long view: {:+.3} ± {:.3} over random, {:+.3} ± {:.3} over sort by click", lv_random.0, lv_random.1, lv_click.0, lv_click.1);
+    assert!(lv_random.0 - lv_random.1 > 0.05, "sort by long view vs random: {lv_random:?}");
+    assert!(lv_click.0 - lv_click.1 > 0.05, "sort by long view vs by click: {lv_click:?}");
+
+    let sim = biased();
+    let click = paired_lift(&paired_returns(&sim, &mut RandomPolicy::new(1)), &paired_returns(&sim, &mut SortByScore { objective: 0 }));
+    assert!(click.0 + click.1 < -0.05, "biased: sort by click vs random: {click:?}");
 }
 
 /// The premise of the enhanced state inside the simulator: ranking by what
-/// the features say about the truth beats the best single MTL score clearly.
+/// the features say about the truth beats the best single MTL score, paired,
+/// in the calibrated simulator and more so in the biased one.
 #[test]
 fn feature_oracle_beats_the_best_mtl_sort() {
-    let sim = Simulator::from_bytes(COMMITTED).unwrap();
-    let n = 2000;
-    let oracle = mean_ci((0..n).map(|s| run_session(&sim, &mut FeatureOracle::new(&sim, s % sim.n_users()), s % sim.n_users(), 1, (s / sim.n_users()) as u64, None).unwrap().ret));
-    let sorted = mean_ci((0..n).map(|s| run_session(&sim, &mut SortByScore { objective: 1 }, s % sim.n_users(), 1, (s / sim.n_users()) as u64, None).unwrap().ret));
-    assert!(oracle.0 - oracle.1 > sorted.0 + sorted.1, "oracle {oracle:?} vs sort:long_view {sorted:?}");
+    let gain = |sim: &Simulator| {
+        let oracle: Vec<f64> = (0..2000).map(|s| run_session(sim, &mut FeatureOracle::new(sim, s % sim.n_users()), s % sim.n_users(), 1, (s / sim.n_users()) as u64, None).unwrap().ret).collect();
+        paired_lift(&paired_returns(sim, &mut SortByScore { objective: 1 }), &oracle)
+    };
+    let (calibrated, biased) = (gain(&Simulator::from_bytes(COMMITTED).unwrap()), gain(&biased()));
+    eprintln!("oracle over sort by MTL long view: calibrated {:+.3} ± {:.3}, biased {:+.3} ± {:.3}", calibrated.0, calibrated.1, biased.0, biased.1);
+    assert!(calibrated.0 - calibrated.1 > 0.0, "calibrated: {calibrated:?}");
+    assert!(biased.0 - biased.1 > calibrated.0, "biased {biased:?} vs calibrated {calibrated:?}");
 }
 
-/// The premise of the enhanced state: on the real held-out days the MTL
-/// scores rank click and long view clearly worse than the world's truth.
+/// The committed simulator is the calibrated variant, and its fit report
+/// says what models/README.md says of it: on the real held-out days the
+/// response model ("truth") predicts click and long view no better than the
+/// MTL model does (the truth's item ids and factors do not generalise). So
+/// what the MTL model misses inside the simulator is the truth's own fit,
+/// not a gap the log shows. Refitting must keep this true or the docs change.
 #[test]
-fn committed_mtl_model_is_clearly_worse_than_the_truth() {
+fn committed_simulator_is_calibrated_and_its_truth_is_no_better_on_held_out_days() {
     let sim = Simulator::from_bytes(COMMITTED).unwrap();
+    assert_eq!(sim.mtl.miscalibration, [[0.0; 5]; 2]);
+    assert_eq!(sim.truth.miscalibration, [[0.0; 5]; 2]);
     let signals = sim.report["fit"]["signals"].as_array().expect("fit report lists signals");
-    // Long view is only modestly worse: a stronger bias on it made the MTL
-    // long-view score useless inside the simulator (models/README.md).
-    for (name, gap) in [("click", 0.02), ("long_view", 0.005)] {
+    for name in ["click", "long_view"] {
         let s = signals.iter().find(|s| s["signal"] == name).expect("signal in report");
-        let (truth, mtl) = (s["auc_truth"].as_f64().unwrap(), s["auc_mtl"].as_f64().unwrap());
-        assert!(truth - mtl > gap, "{name}: held-out AUC truth {truth:.4} vs MTL {mtl:.4}");
+        let (truth, mtl) = (s["logloss_truth"].as_f64().unwrap(), s["logloss_mtl"].as_f64().unwrap());
+        assert!(mtl <= truth, "{name}: held-out log-loss truth {truth:.4} vs MTL {mtl:.4}");
     }
 }
 

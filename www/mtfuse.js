@@ -99,9 +99,21 @@ export async function loadMtfuse({ flavour, base, wasm } = {}) {
   if (wasm) {
     // Compile and instantiate directly: the glue's async path touches the
     // global Response, which costs Node ~100 ms to load the first time.
-    glue.initSync({ module: wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm) });
-  } else {
-    await glue.default();
+    return initMtfuse(glue, wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm), pick);
   }
+  await glue.default();
   return { ...glue, Ranker: recoveringRanker(glue), TrapError, flavour: pick };
+}
+
+/**
+ * Instantiates a build that is already imported, from its compiled module,
+ * synchronously: Workers import the `.wasm` as a module and cannot fetch
+ * it. Returns what `loadMtfuse` returns. (`mtfuse/worker` calls it.)
+ * @param {object} glue the build's `pkg/<flavour>/mtfuse.js` namespace
+ * @param {WebAssembly.Module} module its compiled `.wasm`
+ * @param {"simd"|"scalar"} flavour which build it is
+ */
+export function initMtfuse(glue, module, flavour) {
+  glue.initSync({ module });
+  return { ...glue, Ranker: recoveringRanker(glue), TrapError, flavour };
 }

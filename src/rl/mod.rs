@@ -57,6 +57,14 @@ pub(crate) mod testing {
         Simulator::from_bytes(include_bytes!("../../models/simulator.safetensors")).unwrap()
     }
 
+    /// The committed simulator with the `biased` variant's MTL model: a
+    /// known correction for a learner to find.
+    pub fn biased_sim() -> Simulator {
+        let mut sim = sim();
+        sim.mtl.miscalibration = crate::sim::fit::BIASED_MTL_MISCALIBRATION;
+        sim
+    }
+
     pub fn tiny() -> TrainConfig {
         TrainConfig {
             rounds: 1,

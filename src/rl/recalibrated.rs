@@ -183,13 +183,15 @@ mod tests {
     use crate::sim::run_sessions;
 
     /// The fitted heads re-predict click, long view and like with a lower
-    /// log-loss on their data than the MTL scores they start from (the MTL
+    /// log-loss on fresh data than the MTL scores they start from (the MTL
     /// score is one of their inputs), leave the other scores alone, and the
-    /// policy file round-trips and serves.
+    /// policy file round-trips and serves. On the calibrated simulator, like
+    /// (rare) needs the 1,000 sessions: fitted on 200 its log-loss was 81.3
+    /// against the MTL score's 80.3; on 500, 80.2; on 1,000, 79.6.
     #[test]
     fn recalibration_fits_better_than_the_mtl_scores_and_serves() {
         let sim = sim();
-        let cfg = TrainConfig { sessions_per_round: 200, ..tiny() };
+        let cfg = TrainConfig { sessions_per_round: 1000, ..tiny() };
         let file = train_recalibrated(&sim, &[0.0; 14], &cfg, &mut Vec::new(), &|_| {}).unwrap();
         // Fresh data from the same behaviour.
         let mut behaviour = static_ranker(&sim, &[0.0; 14], &cfg, serde_json::Value::Null).unwrap();

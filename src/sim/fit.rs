@@ -18,6 +18,12 @@ use crate::sim::session::run_session;
 use crate::stats::auc;
 use crate::sim::model::{context_features, sigmoid, Head, PlayModel, SignalModel, Simulator, CONTEXT_FEATURES, ITEM_FEATURES, USER_FEATURES, X_WIDTH};
 
+/// The `biased` variant's MTL logit shifts (the default until 2026-12-07):
+/// click up with duration, long view down with it, and so on. A simulator
+/// fitted with them differs from the calibrated one only in
+/// `Simulator::mtl.miscalibration`, so tests set it on the committed one.
+pub const BIASED_MTL_MISCALIBRATION: [[f32; ITEM_FEATURES.len()]; 2] = [[0.5, 0.0, -0.2, 0.0, 0.0], [-0.5, 0.0, 0.0, -0.2, 0.0]];
+
 /// Fit settings.
 #[derive(Clone, Debug, Serialize)]
 pub struct FitConfig {
@@ -34,6 +40,8 @@ pub struct FitConfig {
     pub mtl_subset: f32,
     /// MTL miscalibration: logit shift of click (row 0) and long view (row 1)
     /// per unit of each normalised item feature, in `ITEM_FEATURES` order.
+    /// None by default: a deliberate bias along features the enhanced state
+    /// sees would hand EnhancedRL a gain (models/robustness.md, "biased").
     pub mtl_miscalibration: [[f32; ITEM_FEATURES.len()]; 2],
     pub seed: u64,
     /// The truth's click and long-view heads also learn per-user weights on
@@ -61,7 +69,7 @@ fn is_default_interaction_l2(l2: &f32) -> bool {
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.5, 0.0, -0.2, 0.0, 0.0], [-0.5, 0.0, 0.0, -0.2, 0.0]], seed: 7, interactions: false, interaction_l2: DEFAULT_INTERACTION_L2, users: crate::sim::data::UserSplit::All }
+        FitConfig { split_date: 20220505, factors: 4, epochs: 12, learning_rate: 0.05, l2: 1e-4, id_l2: 0.03, mtl_subset: 0.3, mtl_miscalibration: [[0.0; ITEM_FEATURES.len()]; 2], seed: 7, interactions: false, interaction_l2: DEFAULT_INTERACTION_L2, users: crate::sim::data::UserSplit::All }
     }
 }
 

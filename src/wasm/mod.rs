@@ -106,6 +106,13 @@ pub fn kernel() -> String {
     crate::simd::KERNEL.to_string()
 }
 
+/// Bytes of linear memory: a worker reports it in its health check, and it
+/// must not keep growing under load.
+#[wasm_bindgen(js_name = memoryBytes)]
+pub fn memory_bytes() -> f64 {
+    (core::arch::wasm32::memory_size(0) * 65536) as f64
+}
+
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
     Ok(v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
 }

@@ -19,8 +19,12 @@ const config :Workerd.Config = (
 const mtfuseWorker :Workerd.Worker = (
   modules = [
     (name = "www/edge/worker.mjs", esModule = embed "worker.mjs"),
-    (name = "www/pkg/simd/mtfuse.js", esModule = embed "../pkg/simd/mtfuse.js"),
-    (name = "www/pkg/simd/mtfuse_bg.wasm", wasm = embed "../pkg/simd/mtfuse_bg.wasm"),
+    # The package `mtfuse` (its `worker` export), laid out as in node_modules:
+    # the worker's bare import "mtfuse/worker" resolves against its folder.
+    (name = "www/edge/mtfuse/worker", esModule = embed "../mtfuse-worker.js"),
+    (name = "www/edge/mtfuse/mtfuse.js", esModule = embed "../mtfuse.js"),
+    (name = "www/edge/mtfuse/pkg/simd/mtfuse.js", esModule = embed "../pkg/simd/mtfuse.js"),
+    (name = "www/edge/mtfuse/pkg/simd/mtfuse_bg.wasm", wasm = embed "../pkg/simd/mtfuse_bg.wasm"),
     (name = "models/enhanced.safetensors", data = embed "../../models/enhanced.safetensors"),
   ],
   compatibilityDate = "2025-01-01",

@@ -12,38 +12,29 @@
 // Every error is JSON {error, status}; the isolate keeps serving after it,
 // after a trap too: the request that trapped gets a 500 and the module is
 // re-instantiated for the next one.
+//
+// It imports mtfuse as the npm package (`mtfuse/worker`). workerd resolves a
+// bare import against the importer's folder, so config.capnp names the
+// package's modules www/edge/mtfuse/…; wrangler resolves it by its alias.
 
-import { initSync, __wbg_reset_state, Ranker, version, kernel } from "../pkg/simd/mtfuse.js";
-import wasmModule from "../pkg/simd/mtfuse_bg.wasm";
+import { loadMtfuseSync, TrapError } from "mtfuse/worker";
 import modelBytes from "../../models/enhanced.safetensors";
 
 /** Defaults of the limits; the `MAX_BODY_BYTES` and `MAX_ITEMS` vars override them. */
 export const DEFAULT_LIMITS = { maxBodyBytes: 1 << 20, maxItems: 1000 };
 
-// One ranker per isolate: built on the first request, reused after.
+// One ranker per isolate: built on the first request, reused after. After a
+// trap the package's ranker throws a TrapError and rebuilds itself in a new
+// instance on its next call.
 let ranker = null;
-let wasmExports = null;
 function getRanker() {
-  if (ranker === null) {
-    wasmExports = initSync({ module: wasmModule });
-    ranker = Ranker.fromBytes(new Uint8Array(modelBytes));
-  }
+  ranker ??= loadMtfuseSync().Ranker.fromBytes(new Uint8Array(modelBytes));
   return ranker;
-}
-
-/**
- * A trap (a bug, never bad input) leaves the instance dead: a release build
- * aborts on panic, and the ranker's `&mut self` borrow stays open. So the
- * module is re-instantiated and the ranker rebuilt on the next request.
- */
-function restartAfterTrap() {
-  __wbg_reset_state();
-  ranker = null;
 }
 
 /** Rethrows a trap as it is, so that it is not reported as bad input. */
 function rethrowTrap(e) {
-  if (e instanceof WebAssembly.RuntimeError) throw e;
+  if (e instanceof TrapError) throw e;
 }
 
 class HttpError extends Error {
@@ -183,7 +174,8 @@ const ROUTES = {
   "/health": {
     GET: () => {
       const model = getRanker().kind; // also initialises the wasm
-      return json({ ok: true, version: version(), kernel: kernel(), model, wasmMemoryBytes: wasmExports.memory.buffer.byteLength });
+      const m = loadMtfuseSync();
+      return json({ ok: true, version: m.version(), kernel: m.kernel(), model, wasmMemoryBytes: m.memoryBytes() });
     },
   },
 };
@@ -202,9 +194,8 @@ export default {
       return await handler(request, env);
     } catch (e) {
       if (e instanceof HttpError) return json({ error: e.message, status: e.status }, e.status, e.headers);
-      if (e instanceof WebAssembly.RuntimeError) {
-        restartAfterTrap();
-        return json({ error: `internal: the ranker trapped (${e.message}) and was restarted; retry the request`, status: 500 }, 500);
+      if (e instanceof TrapError) {
+        return json({ error: `internal: the ranker trapped (${e.cause.message}) and was restarted; retry the request`, status: 500 }, 500);
       }
       // Anything else is a bug: report it, and keep the isolate serving.
       return json({ error: `internal: ${e?.message ?? e}`, status: 500 }, 500);
