@@ -71,12 +71,19 @@ if ! { need_cmd chromium && need_cmd chromedriver; }; then
 fi
 need_cmd chromium || die "chromium is still missing after install"
 
-# 5. A Python environment for the examples and tests that use NumPy and
-# Python's safetensors (examples/pack_from_numpy.py), pinned.
+# 5. A Python environment, pinned: NumPy and Python's safetensors for
+# examples/pack_from_numpy.py; DuckDB, pyarrow and pyspark (with the pandas
+# its Arrow functions need) for the ETL job in etl/.
 py=target/py/bin/python
-if ! "$py" -c "import numpy, safetensors" >/dev/null 2>&1; then
-  python3 -m venv target/py 2>/dev/null || { apt_install python3-venv; python3 -m venv target/py; } || die "cannot create a Python venv in target/py"
-  say "installing numpy and safetensors (pip, into target/py)"
-  target/py/bin/pip install -q --disable-pip-version-check numpy==2.4.6 safetensors==0.8.0 || die "pip install numpy safetensors failed"
+if ! "$py" -c "import numpy, safetensors, duckdb, pyarrow, pandas, pyspark" >/dev/null 2>&1; then
+  [ -x "$py" ] || python3 -m venv target/py 2>/dev/null || { apt_install python3-venv; python3 -m venv target/py; } || die "cannot create a Python venv in target/py"
+  say "installing numpy, safetensors, duckdb, pyarrow, pandas and pyspark (pip, into target/py)"
+  target/py/bin/pip install -q --disable-pip-version-check numpy==2.4.6 safetensors==0.8.0 duckdb==2.0.0 pyarrow==26.0.1 pandas==2.3.3 pyspark==4.3.0 || die "pip install of the Python packages failed"
 fi
+
+# 6. Java 17 or later for Spark's local mode (the ETL job's cluster engine).
+if ! java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; then
+  apt_install openjdk-17-jre-headless
+fi
+java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' || die "Java 17 or later is still missing after install"
 say "ready"

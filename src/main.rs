@@ -261,6 +261,14 @@ mod cli {
         /// Draw the noise per item instead of once per request.
         #[arg(long)]
         per_item: bool,
+        /// Write raw serving events instead (docs/log-format.md): impressions
+        /// and response events in DIR, for the ETL job in etl/.
+        #[arg(long, value_name = "DIR", conflicts_with = "log")]
+        raw_events: Option<PathBuf>,
+        /// With --raw-events: the faults of real event streams (duplicated,
+        /// late and shuffled events, missing responses, no session ids).
+        #[arg(long, requires = "raw_events")]
+        faults: bool,
     }
 
     #[derive(clap::Args)]
@@ -596,8 +604,11 @@ mod cli {
         if let Some(log) = &a.log {
             return simulate_log(&sim, &a, log);
         }
+        if let Some(dir) = &a.raw_events {
+            return simulate_raw_events(&sim, &a, dir);
+        }
         if a.explore != 0.0 || a.per_item {
-            return Err("--explore and --per-item apply to --log runs".into());
+            return Err("--explore and --per-item apply to --log and --raw-events runs".into());
         }
         // The oracle reads the session's user from the simulator; build it per session.
         let mut policy = if a.policy == "oracle" { None } else { Some(policy_from(&a.policy, a.seed)?) };
@@ -627,17 +638,55 @@ mod cli {
         Ok(())
     }
 
+    /// The serving blob of a --log or --raw-events run, and its behaviour id.
+    fn serving_blob(a: &SimulateArgs) -> Result<(Ranker, String), Error> {
+        if !(a.explore.is_finite() && (0.0..=1.0).contains(&a.explore)) {
+            return Err(format!("--explore: {} is not a half-width in [0, 1]", a.explore).into());
+        }
+        let bytes = read(&PathBuf::from(&a.policy))?;
+        let ranker = Ranker::from_bytes(&bytes).context(|| format!("--policy {}: a session log needs a weight blob", a.policy))?;
+        Ok((ranker, format!("crc32:{:08x}", mtfuse::blob::crc32(&bytes))))
+    }
+
+    /// Runs sessions under a blob plus exploration and writes them as raw
+    /// serving events: user u's k-th session starts k × 6 hours after
+    /// `EPOCH_MS` (plus u × 7 s), its requests 30 s apart.
+    fn simulate_raw_events(sim: &mtfuse::sim::Simulator, a: &SimulateArgs, dir: &std::path::Path) -> Result<(), Error> {
+        use mtfuse::logs::raw::{Faults, RawEventWriter, RawRequest, EPOCH_MS};
+        use mtfuse::logs::{write::from_transition, LogSchema};
+        use mtfuse::rng::{stream, Purpose};
+        let (mut ranker, behaviour) = serving_blob(a)?;
+        let mut explore = mtfuse::rl::explore::Explore::new(&mut ranker, a.explore, stream(a.seed, Purpose::LogNoise, 0, 0));
+        explore.per_item = a.per_item;
+        let faults = if a.faults { Faults::REALISTIC } else { Faults::NONE };
+        let mut writer = RawEventWriter::create(dir, LogSchema::of_simulator(sim), faults, stream(a.seed, Purpose::RawFaults, 0, 0))?;
+        let mut transitions = Vec::new();
+        for s in 0..a.sessions {
+            let (u, k) = (s % sim.n_users(), (s / sim.n_users()) as i64);
+            transitions.clear();
+            mtfuse::sim::run_session(sim, &mut explore, u, a.seed, k as u64, Some(&mut transitions))?;
+            let session = format!("{}-{s}", a.seed);
+            let user_id = sim.user_ids[u].to_string();
+            for t in &transitions {
+                let mut r = from_transition(sim, t, &session, &behaviour, a.explore, a.per_item);
+                r.timestamp_ms = EPOCH_MS + k * 6 * 3_600_000 + u as i64 * 7_000 + t.t as i64 * 30_000;
+                let candidate_ids: Vec<String> = t.candidates.iter().map(|&i| sim.item_ids[i as usize].to_string()).collect();
+                let request_id = format!("{session}-{}", t.t);
+                let session_hint = (!faults.no_session_hint).then_some(session.as_str());
+                writer.push(&r, &RawRequest { request_id: &request_id, user_id: &user_id, candidate_ids: &candidate_ids, session_hint })?;
+            }
+        }
+        let c = writer.finish()?;
+        say!("wrote {}: {} impressions of {} requests in {} sessions, {} events ({} duplicated, {} late, {} responses missing)", dir.display(), c.impressions, c.requests, c.sessions, c.events, c.duplicated_events, c.late_events, c.missing_responses);
+        Ok(())
+    }
+
     /// Runs sessions under a blob plus exploration and writes them as a
     /// session log, as a production logger would.
     fn simulate_log(sim: &mtfuse::sim::Simulator, a: &SimulateArgs, out: &std::path::Path) -> Result<(), Error> {
         use mtfuse::logs::{write::from_transition, LogSchema, SessionLogWriter};
         use mtfuse::rng::{stream, Purpose};
-        if !(a.explore.is_finite() && (0.0..=1.0).contains(&a.explore)) {
-            return Err(format!("--explore: {} is not a half-width in [0, 1]", a.explore).into());
-        }
-        let bytes = read(&PathBuf::from(&a.policy))?;
-        let mut ranker = Ranker::from_bytes(&bytes).context(|| format!("--policy {}: a session log needs a weight blob", a.policy))?;
-        let behaviour = format!("crc32:{:08x}", mtfuse::blob::crc32(&bytes));
+        let (mut ranker, behaviour) = serving_blob(a)?;
         let mut explore = mtfuse::rl::explore::Explore::new(&mut ranker, a.explore, stream(a.seed, Purpose::LogNoise, 0, 0));
         explore.per_item = a.per_item;
         let mut writer = SessionLogWriter::create(out, LogSchema::of_simulator(sim))?;

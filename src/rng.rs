@@ -37,6 +37,8 @@ pub enum Purpose {
     Restart = 25,
     /// `simulate --log`: the serving policy's exploration noise.
     LogNoise = 30,
+    /// `simulate --raw-events --faults`: which events go wrong.
+    RawFaults = 32,
     /// `train --log`: which sessions the bounded sample keeps.
     LogReservoir = 31,
     /// `ope`: the bootstrap's resamples of sessions.

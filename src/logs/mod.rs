@@ -6,10 +6,12 @@
 //! `schema` names the columns and carries the Parquet metadata, `write`
 //! streams requests out in row groups, and `read` validates a log and
 //! assembles its requests, naming the file, row group, row and column of
-//! anything wrong.
+//! anything wrong. `raw` writes what comes before a session log: raw
+//! impressions and response events, which `etl/` turns into one.
 
 mod error;
 pub mod import;
+pub mod raw;
 pub mod read;
 pub mod schema;
 pub mod write;

@@ -1,0 +1,284 @@
+"""Raw serving events -> the mtfuse session log, on DuckDB (embedded, the
+default) or on Apache Spark (local mode here, a cluster through spark-submit).
+
+    python3 etl/sessions.py --engine duckdb --impressions 'raw/impressions/*.parquet' \\
+        --events 'raw/events/*.parquet' --metadata raw/metadata.json --out logs/
+
+Both engines run the same SQL, etl/sessions.sql, once its placeholders are
+filled in from the session log's metadata (feature, score and action column
+names). The output is Parquet in the session log's format, one file per
+partition of users, with the schema metadata `mtfuse train --log` reads; and
+`etl-report.json` beside it: rows read and written, and every row left out,
+counted by reason with examples. docs/log-format.md documents the formats.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SQL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sessions.sql")
+METADATA_KEY = "mtfuse.session_log"
+PLAY_SIGNAL = "play_s"
+ROW_GROUP_ROWS = 64 * 1024
+
+
+class EtlError(Exception):
+    """A problem that stops the job before it writes anything."""
+
+
+# ---- formats -----------------------------------------------------------
+
+def float_columns(meta):
+    """The float columns shared by impressions and the session log, in order."""
+    cols = [f"user.{n}" for n in meta["user"]] + [f"context.{n}" for n in meta["context"]]
+    cols += [f"item.{n}" for n in meta["item"]] + [f"score.{o}" for o in meta["objectives"]]
+    for prefix in ("action.power", "action.bias", "base.power", "base.bias"):
+        cols += [f"{prefix}.{o}" for o in meta["objectives"]]
+    return cols
+
+
+def impression_columns(meta):
+    return ["request_id", "session_hint", "user_id", "timestamp_ms", "candidate", "candidate_id"] + float_columns(meta) + ["explore", "explore_per_item", "behaviour", "shown", "position"]
+
+
+EVENT_COLUMNS = ["request_id", "candidate_id", "signal", "value", "timestamp_ms"]
+
+
+def session_log_schema(meta):
+    """The session log's Arrow schema, as the Rust reader checks it, with its metadata."""
+    f32 = pa.float32()
+    fields = [pa.field("session_id", pa.string(), False), pa.field("request", pa.uint32(), False), pa.field("timestamp_ms", pa.int64(), False), pa.field("candidate", pa.uint32(), False)]
+    fields += [pa.field(c, f32, False) for c in float_columns(meta)]
+    fields += [pa.field("explore", f32, False), pa.field("explore_per_item", pa.bool_(), False), pa.field("behaviour", pa.string(), False), pa.field("shown", pa.bool_(), False), pa.field("position", pa.uint32(), True)]
+    fields += [pa.field(f"signal.{o}", f32, True) for o in meta["objectives"]] + [pa.field("play_s", f32, True), pa.field("done", pa.bool_(), False)]
+    return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta, separators=(",", ":"))})
+
+
+def expand(patterns):
+    files = sorted({f for p in patterns for f in glob.glob(p)})
+    if not files:
+        raise EtlError(f"no files match {' '.join(patterns)}")
+    return files
+
+
+def check_files(files, want, what, skip_bad):
+    """Files whose columns differ from the format are an error, or with
+    --skip-bad-files left out and reported; never dropped silently."""
+    good, bad = [], []
+    for f in files:
+        try:
+            names = pq.read_schema(f).names
+        except Exception as e:  # noqa: BLE001: any unreadable file is reported the same way
+            bad.append({"file": f, "problem": f"not a readable Parquet file: {e}"})
+            continue
+        missing, extra = [c for c in want if c not in names], [c for c in names if c not in want]
+        if missing or extra:
+            bad.append({"file": f, "problem": f"columns differ from the {what} format: missing {missing[:5]}{' …' if len(missing) > 5 else ''}, extra {extra[:5]}{' …' if len(extra) > 5 else ''}"})
+        else:
+            good.append(f)
+    if bad and not skip_bad:
+        raise EtlError("; ".join(f"{b['file']}: {b['problem']}" for b in bad) + " (--skip-bad-files leaves such files out and reports them)")
+    if not good:
+        raise EtlError(f"no usable {what} file")
+    return good, bad
+
+
+# ---- the SQL -------------------------------------------------------------
+
+def render(meta, quote, gap_ms, lateness_ms, now_ms):
+    """etl/sessions.sql with its placeholders filled in, as statements."""
+    q = quote
+    floats = float_columns(meta)
+    actions = [c for c in floats if c.startswith(("action.", "base."))]
+    signals = list(meta["objectives"]) + [PLAY_SIGNAL]
+    out_signal = lambda s: f"signal.{s}" if s != PLAY_SIGNAL else PLAY_SIGNAL  # noqa: E731
+    fill = {
+        "float_checks": "\n    ".join(
+            [f"WHEN {q(c)} IS NULL OR isnan({q(c)}) OR abs({q(c)}) > 3.4e38 THEN '{c} is null, NaN or infinite'" for c in floats]
+            + [f"WHEN abs({q(c)}) > 1 THEN '{c} is outside [-1, 1]'" for c in actions]),
+        "request_consistency_checks": "\n    ".join(
+            f"WHEN COUNT(DISTINCT {q(c)}) > 1 THEN 'rows disagree on {c}'" for c in floats if c.startswith(("user.", "context."))),
+        "signal_names": ", ".join(f"'{s}'" for s in signals),
+        "signal_pivot": ",\n  ".join(f"MAX(CASE WHEN signal = '{s}' THEN value END) AS {q(out_signal(s))}" for s in signals),
+        "float_columns": ",\n  ".join(f"CAST(i.{q(c)} AS FLOAT) AS {q(c)}" for c in floats),
+        "signal_columns": ",\n  ".join(f"CASE WHEN i.shown THEN CAST(coalesce(r.{q(out_signal(s))}, 0) AS FLOAT) END AS {q(out_signal(s))}" for s in signals),
+        "gap_ms": str(gap_ms), "lateness_ms": str(lateness_ms), "now_ms": str(now_ms),
+    }
+    text = "\n".join(l for l in open(SQL).read().splitlines() if not l.startswith("--"))
+    text = re.sub(r"\{q:([^}]+)\}", lambda m: q(m.group(1)), text)
+    text = re.sub(r"\{([a-z_]+)\}", lambda m: fill[m.group(1)], text)
+    return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
+
+
+REPORT_SQL = {
+    "counts": "SELECT kind, problem, COUNT(*) AS n FROM etl_problems GROUP BY kind, problem",
+    "examples": "SELECT kind, problem, request_id, detail FROM (SELECT kind, problem, request_id, detail, ROW_NUMBER() OVER (PARTITION BY kind, problem ORDER BY request_id, detail) AS rn FROM etl_problems) ranked WHERE rn <= 3",
+    "totals": "SELECT (SELECT COUNT(*) FROM impressions_raw) AS impressions, (SELECT COUNT(*) FROM events_raw) AS events, (SELECT COUNT(DISTINCT request_id) FROM impressions_raw) AS requests_read, (SELECT COUNT(*) FROM numbered) AS requests_kept, (SELECT COUNT(DISTINCT session_id) FROM numbered) AS sessions, (SELECT coalesce(SUM(duplicates), 0) FROM responses) AS duplicate_events",
+}
+
+
+# ---- output --------------------------------------------------------------
+
+def write_parquet(path, batches, schema):
+    """Casts each batch to the session log's schema and writes it; returns rows.
+    Batches hold the session log's columns in order, then user_id, under any
+    names (Spark's mapInArrow cannot pass names with dots)."""
+    rows = 0
+    writer = None
+    try:
+        for b in batches:
+            if b.num_rows == 0:
+                continue
+            table = pa.Table.from_batches([b]).rename_columns(schema.names + ["user_id"]).drop_columns(["user_id"]).cast(schema)
+            if writer is None:
+                writer = pq.ParquetWriter(path, schema, compression="snappy")
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            rows += b.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+# ---- engines -------------------------------------------------------------
+
+class DuckDb:
+    name = "duckdb"
+
+    def __init__(self, args):
+        import duckdb
+        self.con = duckdb.connect()
+        if args.memory_limit:
+            self.con.execute(f"SET memory_limit = '{args.memory_limit}'")
+
+    @staticmethod
+    def quote(name):
+        return '"' + name.replace('"', '""') + '"'
+
+    def load(self, view, files):
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        self.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS SELECT * FROM read_parquet([{listing}])")
+
+    def run(self, statement):
+        self.con.execute(statement)
+
+    def rows(self, sql):
+        cur = self.con.execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def write(self, out, schema, partitions):
+        # One file: DuckDB sorts out of core and streams the result.
+        reader = self.con.sql("SELECT * FROM session_log ORDER BY session_id, request, candidate").to_arrow_reader(ROW_GROUP_ROWS)
+        path = os.path.join(out, "part-00000.parquet")
+        rows = write_parquet(path, reader, schema)
+        return [{"path": path, "rows": rows}] if rows else []
+
+
+class Spark:
+    name = "spark"
+
+    def __init__(self, args):
+        from pyspark.sql import SparkSession
+        b = SparkSession.builder.appName("mtfuse-etl").config("spark.sql.session.timeZone", "UTC")
+        # Under spark-submit the master comes from it; run directly, local mode.
+        if args.master or "PYSPARK_GATEWAY_PORT" not in os.environ:
+            # Python workers run this interpreter, which has pyarrow.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            b = b.master(args.master or "local[*]").config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", str(args.partitions))
+        self.spark = b.getOrCreate()
+        self.spark.sparkContext.setLogLevel("ERROR")
+
+    @staticmethod
+    def quote(name):
+        return "`" + name.replace("`", "``") + "`"
+
+    def load(self, view, files):
+        self.spark.read.parquet(*files).createOrReplaceTempView(view)
+
+    def run(self, statement):
+        self.spark.sql(statement)
+
+    def rows(self, sql):
+        return [r.asDict() for r in self.spark.sql(sql).collect()]
+
+    def write(self, out, schema, partitions):
+        # Each task writes its partition of users (sessions never span users)
+        # as one file: nothing passes through the driver.
+        def write_partition(batches):
+            from pyspark import TaskContext
+            path = os.path.join(out, f"part-{TaskContext.get().partitionId():05d}.parquet")
+            rows = write_parquet(path, batches, schema)
+            yield pa.RecordBatch.from_pydict({"path": [path if rows else ""], "rows": [rows]})
+        df = self.spark.table("session_log").repartition(partitions, "user_id").sortWithinPartitions("session_id", "request", "candidate")
+        df = df.toDF(*[f"c{i}" for i in range(len(df.columns))])
+        done = df.mapInArrow(write_partition, "path string, rows long").collect()
+        return sorted(({"path": r["path"], "rows": r["rows"]} for r in done if r["rows"]), key=lambda r: r["path"])
+
+
+# ---- the job ---------------------------------------------------------------
+
+def report(engine, files, bad_files, started):
+    totals = engine.rows(REPORT_SQL["totals"])[0]
+    left_out = {f"{r['kind']}: {r['problem']}": r["n"] for r in sorted(engine.rows(REPORT_SQL["counts"]), key=lambda r: (r["kind"], r["problem"]))}
+    examples = {}
+    for r in sorted(engine.rows(REPORT_SQL["examples"]), key=lambda r: (r["kind"], r["problem"], r["request_id"] or "", r["detail"] or "")):
+        examples.setdefault(f"{r['kind']}: {r['problem']}", []).append({"request_id": r["request_id"], "detail": r["detail"]})
+    rows = sum(f["rows"] for f in files)
+    return {"engine": engine.name, "impressions_read": totals["impressions"], "events_read": totals["events"], "requests_read": totals["requests_read"], "requests_kept": totals["requests_kept"], "sessions": totals["sessions"], "rows_written": rows, "impressions_left_out": totals["impressions"] - rows, "duplicate_events": totals["duplicate_events"], "left_out": left_out, "examples": examples, "files_left_out": bad_files, "files": files, "seconds": round(time.time() - started, 1)}
+
+
+def run(args):
+    started = time.time()
+    meta = json.load(open(args.metadata))
+    impressions, bad_imp = check_files(expand(args.impressions), impression_columns(meta), "impression", args.skip_bad_files)
+    events, bad_ev = check_files(expand(args.events), EVENT_COLUMNS, "event", args.skip_bad_files)
+    engine = DuckDb(args) if args.engine == "duckdb" else Spark(args)
+    engine.load("impressions_raw", impressions)
+    engine.load("events_raw", events)
+    now_ms = args.now_ms if args.now_ms is not None else int(time.time() * 1000)
+    for statement in render(meta, engine.quote, args.gap_minutes * 60_000, args.lateness_minutes * 60_000, now_ms):
+        engine.run(statement)
+    os.makedirs(args.out, exist_ok=True)
+    for old in glob.glob(os.path.join(args.out, "part-*.parquet")):
+        os.remove(old)
+    files = engine.write(args.out, session_log_schema(meta), args.partitions)
+    rep = report(engine, files, bad_imp + bad_ev, started)
+    with open(os.path.join(args.out, "etl-report.json"), "w") as f:
+        json.dump(rep, f, indent=2)
+    return rep
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    p.add_argument("--impressions", nargs="+", required=True, help="impression Parquet files or globs")
+    p.add_argument("--events", nargs="+", required=True, help="response event Parquet files or globs")
+    p.add_argument("--metadata", required=True, help="the session log's schema (JSON; simulate --raw-events writes metadata.json)")
+    p.add_argument("--out", required=True, help="output folder: part-*.parquet and etl-report.json")
+    p.add_argument("--gap-minutes", type=int, default=30, help="a user's requests this far apart start a new session, where impressions carry no session id (default 30)")
+    p.add_argument("--lateness-minutes", type=int, default=60, help="events later than this after their request are left out (default 60)")
+    p.add_argument("--now-ms", type=int, help="timestamps after this are in the future and left out (default: now)")
+    p.add_argument("--skip-bad-files", action="store_true", help="leave out files whose columns differ from the format, and report them, instead of failing")
+    p.add_argument("--partitions", type=int, default=4, help="Spark: output files (partitions of users) and shuffle partitions (default 4)")
+    p.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
+    p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's, 80%% of RAM)")
+    args = p.parse_args(argv)
+    try:
+        rep = run(args)
+    except EtlError as e:
+        print(f"etl: {e}", file=sys.stderr)
+        return 2
+    left = sum(rep["left_out"].values())
+    print(f"etl ({rep['engine']}): {rep['impressions_read']} impressions and {rep['events_read']} events read; {rep['rows_written']} rows of {rep['requests_kept']} requests in {rep['sessions']} sessions written to {args.out} in {rep['seconds']} s; {rep['duplicate_events']} duplicate events merged; {left} rows left out" + (": " + "; ".join(f"{k} ({v})" for k, v in rep["left_out"].items()) if left else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
