@@ -16,7 +16,9 @@ import glob
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 
 import pyarrow as pa
@@ -67,6 +69,65 @@ def expand(patterns):
     return files
 
 
+JSON_LINES = (".ndjson", ".jsonl", ".json")
+
+
+def raw_arrow_schema(meta, what):
+    """The raw format as Arrow types, every column nullable: the SQL names nulls."""
+    if what == "event":
+        return pa.schema([("request_id", pa.string()), ("candidate_id", pa.string()), ("signal", pa.string()), ("value", pa.float64()), ("timestamp_ms", pa.int64())])
+    f32 = pa.float32()
+    fields = [("request_id", pa.string()), ("session_hint", pa.string()), ("user_id", pa.string()), ("timestamp_ms", pa.int64()), ("candidate", pa.int32()), ("candidate_id", pa.string())]
+    fields += [(c, f32) for c in float_columns(meta)]
+    fields += [("explore", f32), ("explore_per_item", pa.bool_()), ("behaviour", pa.string()), ("shown", pa.bool_()), ("position", pa.int32())]
+    return pa.schema(fields)
+
+
+def json_line_problem(row, schema):
+    """Why a parsed line does not fit the format, or None."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    want = set(schema.names)
+    missing, extra = sorted(want - row.keys()), sorted(row.keys() - want)
+    if missing or extra:
+        return f"keys differ from the format: missing {missing[:3]}, extra {extra[:3]}"
+    for field in schema:
+        v = row[field.name]
+        if v is None:
+            continue
+        t = field.type
+        ok = (isinstance(v, str) if pa.types.is_string(t) else isinstance(v, bool) if pa.types.is_boolean(t)
+              else isinstance(v, int) and not isinstance(v, bool) if pa.types.is_integer(t)
+              else isinstance(v, (int, float)) and not isinstance(v, bool))
+        if not ok:
+            return f"{field.name}: {json.dumps(v)[:40]} is not a {t}"
+    return None
+
+
+def json_lines_to_parquet(files, schema, what, staging):
+    """NDJSON files (from www/log.js) to one Parquet file; lines that are not
+    JSON or do not fit the format are left out and returned as problems."""
+    rows, problems = [], []
+    for f in files:
+        with open(f, encoding="utf-8", errors="replace") as lines:
+            for n, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    problem = json_line_problem(row, schema)
+                except json.JSONDecodeError as e:
+                    row, problem = None, f"not JSON ({e.msg})"
+                if problem is None:
+                    rows.append(row)
+                else:
+                    rid = row.get("request_id") if isinstance(row, dict) and isinstance(row.get("request_id"), str) else None
+                    problems.append({"kind": what, "problem": f"malformed line: {problem}", "request_id": rid, "detail": f"{os.path.basename(f)}:{n}"})
+    path = os.path.join(staging, f"{what}.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path, problems
+
+
 def check_files(files, want, what, skip_bad):
     """Files whose columns differ from the format are an error, or with
     --skip-bad-files left out and reported; never dropped silently."""
@@ -110,7 +171,8 @@ def render(meta, quote, gap_ms, lateness_ms, now_ms):
         "signal_columns": ",\n  ".join(f"CASE WHEN i.shown THEN CAST(coalesce(r.{q(out_signal(s))}, 0) AS FLOAT) END AS {q(out_signal(s))}" for s in signals),
         "gap_ms": str(gap_ms), "lateness_ms": str(lateness_ms), "now_ms": str(now_ms),
     }
-    text = "\n".join(l for l in open(SQL).read().splitlines() if not l.startswith("--"))
+    with open(SQL) as f:
+        text = "\n".join(line for line in f.read().splitlines() if not line.startswith("--"))
     text = re.sub(r"\{q:([^}]+)\}", lambda m: q(m.group(1)), text)
     text = re.sub(r"\{([a-z_]+)\}", lambda m: fill[m.group(1)], text)
     return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
@@ -154,6 +216,10 @@ class DuckDb:
     def __init__(self, args):
         import duckdb
         self.con = duckdb.connect()
+        # DuckDB 2.0 takes a Parquet column's min/max statistics, which leave
+        # NaN out, as proof that it holds none, and folds isnan() and range
+        # checks on it to false: NaN features and values passed unflagged.
+        self.con.execute("SET disabled_optimizers = 'statistics_propagation'")
         if args.memory_limit:
             self.con.execute(f"SET memory_limit = '{args.memory_limit}'")
 
@@ -192,8 +258,11 @@ class Spark:
             # Python workers run this interpreter, which has pyarrow.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             b = b.master(args.master or "local[*]").config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", str(args.partitions))
+        self.no_cache = args.no_cache
         self.spark = b.getOrCreate()
         self.spark.sparkContext.setLogLevel("ERROR")
+        # The writer runs in the executors' Python: ship this module to them.
+        self.spark.sparkContext.addPyFile(os.path.abspath(__file__))
 
     @staticmethod
     def quote(name):
@@ -202,8 +271,17 @@ class Spark:
     def load(self, view, files):
         self.spark.read.parquet(*files).createOrReplaceTempView(view)
 
+    # Views that more than one action reads (the write, then three report
+    # queries): cached, or Spark recomputes them from the raw files for each
+    # action. All are per request or per event, far smaller than the
+    # impressions.
+    CACHED = {"request_problems", "numbered", "events_checked", "responses", "etl_problems"}
+
     def run(self, statement):
         self.spark.sql(statement)
+        m = re.match(r"CREATE OR REPLACE TEMPORARY VIEW (\w+)", statement)
+        if m and m.group(1) in self.CACHED and not self.no_cache:
+            self.spark.catalog.cacheTable(m.group(1))
 
     def rows(self, sql):
         return [r.asDict() for r in self.spark.sql(sql).collect()]
@@ -224,21 +302,54 @@ class Spark:
 
 # ---- the job ---------------------------------------------------------------
 
-def report(engine, files, bad_files, started):
+def report(engine, files, bad_files, line_problems, started):
     totals = engine.rows(REPORT_SQL["totals"])[0]
-    left_out = {f"{r['kind']}: {r['problem']}": r["n"] for r in sorted(engine.rows(REPORT_SQL["counts"]), key=lambda r: (r["kind"], r["problem"]))}
+    counts = engine.rows(REPORT_SQL["counts"])
+    for p in line_problems:
+        counts.append({"kind": p["kind"], "problem": p["problem"], "n": 1})
+    left_out = {}
+    for r in sorted(counts, key=lambda r: (r["kind"], r["problem"])):
+        key = f"{r['kind']}: {r['problem']}"
+        left_out[key] = left_out.get(key, 0) + r["n"]
     examples = {}
-    for r in sorted(engine.rows(REPORT_SQL["examples"]), key=lambda r: (r["kind"], r["problem"], r["request_id"] or "", r["detail"] or "")):
-        examples.setdefault(f"{r['kind']}: {r['problem']}", []).append({"request_id": r["request_id"], "detail": r["detail"]})
+    for r in sorted(engine.rows(REPORT_SQL["examples"]), key=lambda r: (r["kind"], r["problem"], r["request_id"] or "", r["detail"] or "")) + line_problems:
+        shown = examples.setdefault(f"{r['kind']}: {r['problem']}", [])
+        if len(shown) < 3:
+            shown.append({"request_id": r["request_id"], "detail": r["detail"]})
     rows = sum(f["rows"] for f in files)
-    return {"engine": engine.name, "impressions_read": totals["impressions"], "events_read": totals["events"], "requests_read": totals["requests_read"], "requests_kept": totals["requests_kept"], "sessions": totals["sessions"], "rows_written": rows, "impressions_left_out": totals["impressions"] - rows, "duplicate_events": totals["duplicate_events"], "left_out": left_out, "examples": examples, "files_left_out": bad_files, "files": files, "seconds": round(time.time() - started, 1)}
+    malformed = {k: sum(p["kind"] == k for p in line_problems) for k in ("impression", "event")}
+    return {"engine": engine.name, "impressions_read": totals["impressions"] + malformed["impression"], "events_read": totals["events"] + malformed["event"], "requests_read": totals["requests_read"], "requests_kept": totals["requests_kept"], "sessions": totals["sessions"], "rows_written": rows, "impressions_left_out": totals["impressions"] + malformed["impression"] - rows, "duplicate_events": totals["duplicate_events"], "left_out": left_out, "examples": examples, "files_left_out": bad_files, "files": files, "seconds": round(time.time() - started, 1)}
+
+
+def inputs(patterns, meta, what, args, staging):
+    """Checked Parquet files, and NDJSON files converted to Parquet."""
+    files = expand(patterns)
+    lines = [f for f in files if f.endswith(JSON_LINES)]
+    parquet = [f for f in files if not f.endswith(JSON_LINES)]
+    good, bad, problems = [], [], []
+    if parquet:
+        good, bad = check_files(parquet, impression_columns(meta) if what == "impression" else EVENT_COLUMNS, what, args.skip_bad_files)
+    if lines:
+        path, problems = json_lines_to_parquet(lines, raw_arrow_schema(meta, what), what, staging)
+        good.append(path)
+    return good, bad, problems
 
 
 def run(args):
     started = time.time()
-    meta = json.load(open(args.metadata))
-    impressions, bad_imp = check_files(expand(args.impressions), impression_columns(meta), "impression", args.skip_bad_files)
-    events, bad_ev = check_files(expand(args.events), EVENT_COLUMNS, "event", args.skip_bad_files)
+    with open(args.metadata) as f:
+        meta = json.load(f)
+    staging = tempfile.mkdtemp(prefix="mtfuse-etl-")
+    try:
+        return run_in(args, meta, staging, started)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_in(args, meta, staging, started):
+    impressions, bad_imp, line_problems = inputs(args.impressions, meta, "impression", args, staging)
+    events, bad_ev, more = inputs(args.events, meta, "event", args, staging)
+    line_problems += more
     engine = DuckDb(args) if args.engine == "duckdb" else Spark(args)
     engine.load("impressions_raw", impressions)
     engine.load("events_raw", events)
@@ -249,7 +360,7 @@ def run(args):
     for old in glob.glob(os.path.join(args.out, "part-*.parquet")):
         os.remove(old)
     files = engine.write(args.out, session_log_schema(meta), args.partitions)
-    rep = report(engine, files, bad_imp + bad_ev, started)
+    rep = report(engine, files, bad_imp + bad_ev, line_problems, started)
     with open(os.path.join(args.out, "etl-report.json"), "w") as f:
         json.dump(rep, f, indent=2)
     return rep
@@ -258,8 +369,8 @@ def run(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
-    p.add_argument("--impressions", nargs="+", required=True, help="impression Parquet files or globs")
-    p.add_argument("--events", nargs="+", required=True, help="response event Parquet files or globs")
+    p.add_argument("--impressions", nargs="+", required=True, help="impression files or globs: Parquet, or NDJSON (.ndjson, .jsonl, .json) as www/log.js writes")
+    p.add_argument("--events", nargs="+", required=True, help="response event files or globs, Parquet or NDJSON")
     p.add_argument("--metadata", required=True, help="the session log's schema (JSON; simulate --raw-events writes metadata.json)")
     p.add_argument("--out", required=True, help="output folder: part-*.parquet and etl-report.json")
     p.add_argument("--gap-minutes", type=int, default=30, help="a user's requests this far apart start a new session, where impressions carry no session id (default 30)")
@@ -268,6 +379,7 @@ def main(argv=None):
     p.add_argument("--skip-bad-files", action="store_true", help="leave out files whose columns differ from the format, and report them, instead of failing")
     p.add_argument("--partitions", type=int, default=4, help="Spark: output files (partitions of users) and shuffle partitions (default 4)")
     p.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
+    p.add_argument("--no-cache", action="store_true", help="Spark: recompute the per-request and per-event views for each action instead of caching them (less memory, about 5x slower on 1M impressions)")
     p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's, 80%% of RAM)")
     args = p.parse_args(argv)
     try:

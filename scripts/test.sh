@@ -32,7 +32,15 @@ CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} run wasm_cargo simd test --t
 step "JS: node --test (loader, page in Chromium)"
 run node --test --test-reporter=spec tests/js/
 
+step "ETL: raw events to session logs on DuckDB and Spark (local mode)"
+run env MTFUSE=target/debug/mtfuse target/py/bin/python -m unittest -v etl/test_sessions.py
+
 # One closing line over all suites: cargo's "N passed; M failed" and node's "ℹ pass N".
 passed=$(sed -n 's/.*test result: [a-zA-Z]*\. \([0-9]*\) passed.*/\1/p; s/^ℹ pass \([0-9]*\)$/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(sed -n 's/.* \([0-9]*\) failed;.*/\1/p; s/^ℹ fail \([0-9]*\)$/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+# Python's unittest: "Ran N tests", then "OK" or "FAILED (failures=F, errors=E)".
+ran=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in .*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+pyfailed=$(sed -n 's/^FAILED (\(.*\))$/\1/p' "$log" | grep -o '[0-9]\+' | awk '{s+=$1} END {print s+0}')
+passed=$((passed + ran - pyfailed))
+failed=$((failed + pyfailed))
 printf '\nall suites: %s passed, %s failed\n' "$passed" "$failed"

@@ -234,6 +234,14 @@ mod cli {
             #[arg(long)]
             sim: Option<PathBuf>,
         },
+        /// Print the session log's metadata (JSON) for a serving blob and a
+        /// reward spec: what `etl/sessions.py --metadata` takes.
+        Schema {
+            #[arg(long)]
+            blob: PathBuf,
+            #[arg(long)]
+            reward: PathBuf,
+        },
     }
 
     #[derive(clap::Args)]
@@ -520,16 +528,26 @@ mod cli {
                 let spec = RewardSpec::of(&LogSchema::of_simulator(&load_sim(sim.as_ref())?));
                 say!("{}", serde_json::to_string_pretty(&spec).expect("serialises"));
             }
+            LogCommand::Schema { blob, reward } => {
+                let (_, schema) = blob_log_schema(&blob, &reward)?;
+                say!("{}", serde_json::to_string_pretty(&schema).expect("serialises"));
+            }
             LogCommand::Import { inputs, blob, reward, out } => {
-                let ranker = load(&blob)?;
-                let text = String::from_utf8(read(&reward)?).map_err(|_| format!("{}: not UTF-8", reward.display()))?;
-                let spec: RewardSpec = serde_json::from_str(&text).map_err(|e| format!("{}: not a reward spec: {e}", reward.display()))?;
-                let schema = mtfuse::logs::import::log_schema(ranker.schema(), &ranker.blob().actions, &spec)?;
+                let (ranker, schema) = blob_log_schema(&blob, &reward)?;
                 let s = import_ndjson(&inputs, ranker.schema(), schema, &out).context(|| format!("cannot import into {}", out.display()))?;
                 say!("imported {} lines: {} sessions, {} rows into {}", s.lines, s.sessions, s.rows, out.display());
             }
         }
         Ok(())
+    }
+
+    /// The serving blob and the session log schema it and a reward spec make.
+    fn blob_log_schema(blob: &PathBuf, reward: &PathBuf) -> Result<(Ranker, mtfuse::logs::LogSchema), Error> {
+        let ranker = load(blob)?;
+        let text = String::from_utf8(read(reward)?).map_err(|_| format!("{}: not UTF-8", reward.display()))?;
+        let spec: mtfuse::logs::RewardSpec = serde_json::from_str(&text).map_err(|e| format!("{}: not a reward spec: {e}", reward.display()))?;
+        let schema = mtfuse::logs::import::log_schema(ranker.schema(), &ranker.blob().actions, &spec)?;
+        Ok((ranker, schema))
     }
 
     pub fn load_sim(path: Option<&PathBuf>) -> Result<mtfuse::sim::Simulator, Error> {

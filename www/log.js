@@ -91,3 +91,79 @@ export class SessionLogger {
     return this.#lines.length;
   }
 }
+
+// Raw serving events (docs/log-format.md): what a serving system logs when
+// responses arrive on their own, later, from the client. The ETL job
+// (etl/sessions.py) joins and sessionises them into the session log.
+
+/**
+ * Impression rows of one exploring rank: one per candidate, shown or not,
+ * with the columns of the raw impression format.
+ * @param {object} a
+ * @param {string} a.requestId unique per request; events name it
+ * @param {string} a.userId the user
+ * @param {string|null} [a.sessionHint] the app's session id, if it has one
+ * @param {object} a.rankRequest the request as ranked: {user, context, items: [{id, scores, features}]}
+ * @param {object} a.record the `record` of an exploring rank
+ * @param {object} a.schema `ranker.schema()`: feature and objective names in order
+ * @param {number} [a.timestampMs] when it was served (default: now)
+ */
+export function impressionRows({ requestId, userId, sessionHint = null, rankRequest, record, schema, timestampMs = Date.now() }) {
+  if (typeof requestId !== "string" || requestId === "") throw new Error("requestId: expected a non-empty string");
+  if (typeof userId !== "string" || userId === "") throw new Error("userId: expected a non-empty string");
+  if (!record || !Array.isArray(record.shown) || !Array.isArray(record.actions)) throw new Error("record: expected the record of an exploring rank ({ explore } option)");
+  const { user = {}, context = {}, items } = rankRequest;
+  if (!Array.isArray(items) || record.actions.length !== items.length) throw new Error(`record.actions: ${record.actions.length} rows for ${items?.length ?? "no"} items`);
+  const position = new Map(record.shown.map((c, p) => [c, p]));
+  const k = schema.objectives.length;
+  const group = (prefix, names, values, where) =>
+    names.map((n) => {
+      const v = values?.[n];
+      if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`${where}.${n}: ${v === undefined ? "is missing" : `is ${v}`}, expected a finite number`);
+      return [`${prefix}.${n}`, v];
+    });
+  const shared = Object.fromEntries([...group("user", schema.user, user, "user"), ...group("context", schema.context, context, "context")]);
+  return items.map((item, c) => {
+    const actions = (prefix, row) => [0, 1].flatMap((half) => schema.objectives.map((o, j) => [`${prefix}.${half ? "bias" : "power"}.${o}`, row[half * k + j]]));
+    return {
+      request_id: requestId,
+      session_hint: sessionHint,
+      user_id: userId,
+      timestamp_ms: timestampMs,
+      candidate: c,
+      candidate_id: String(item.id),
+      ...shared,
+      ...Object.fromEntries(group("item", schema.item, item.features, `items[${c}].features`)),
+      ...Object.fromEntries(group("score", schema.objectives, item.scores, `items[${c}].scores`)),
+      ...Object.fromEntries(actions("action", record.actions[c])),
+      ...Object.fromEntries(actions("base", record.base[c])),
+      explore: record.explore,
+      explore_per_item: record.perItem,
+      behaviour: record.behaviour,
+      shown: position.has(c),
+      position: position.get(c) ?? null,
+    };
+  });
+}
+
+/**
+ * One response event: `signal` (an objective, or "play_s" for seconds
+ * watched) of a shown candidate, with its own timestamp.
+ * @param {object} a
+ * @param {string} a.requestId the request whose impression it answers
+ * @param {string|number} a.candidateId the shown item's id
+ * @param {string} a.signal an objective name or "play_s"
+ * @param {number} [a.value] 1 for an event (default), seconds for play_s
+ * @param {number} [a.timestampMs] when it happened (default: now)
+ * @param {string[]} [a.objectives] when given, `signal` must be one of them or "play_s"
+ */
+export function responseEvent({ requestId, candidateId, signal, value = 1, timestampMs = Date.now(), objectives }) {
+  if (typeof requestId !== "string" || requestId === "") throw new Error("requestId: expected a non-empty string");
+  if (candidateId === undefined || candidateId === null) throw new Error("candidateId: is missing");
+  if (typeof signal !== "string" || (objectives && signal !== "play_s" && !objectives.includes(signal))) {
+    throw new Error(`signal: ${JSON.stringify(signal)} is not an objective${objectives ? ` (${objectives.join(", ")})` : ""} or "play_s"`);
+  }
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw new Error(`value: ${value} is not a finite number ≥ 0`);
+  if (!Number.isInteger(timestampMs)) throw new Error(`timestampMs: ${timestampMs} is not an integer`);
+  return { request_id: requestId, candidate_id: String(candidateId), signal, value, timestamp_ms: timestampMs };
+}

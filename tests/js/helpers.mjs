@@ -41,3 +41,22 @@ export function runMtfuse(args) {
 /** A tiny training config, so training from a log takes seconds in tests. */
 // gate = false: these tests check the plumbing; tests/cli.rs checks the OPE gate.
 export const TINY_CONFIG = "updates_per_round = 40\ncritic_warmup = 10\nbatch = 8\nactor_hidden = [8]\ncritic_hidden = [8]\nensemble = 2\ngate = false\n";
+
+/**
+ * Serves `sessions` simulated sessions of `requests` requests each with an
+ * exploring ranker (30 candidates, top 6): yields one request at a time with
+ * its rank and the simulated responses, for the tests that log them.
+ */
+export function* exploringRequests(sim, ranker, sessions, requests, width = 0.15) {
+  for (let s = 0; s < sessions; s++) {
+    const user = (s * 37) % sim.users;
+    for (let t = 0; t < requests; t++) {
+      const seed = s * 100 + t;
+      const rankRequest = sim.drawRequest(user, (9 + s) % 24, s % 2, s % 7, 30, seed);
+      rankRequest.topK = 6;
+      const { items, record } = ranker.rank(rankRequest, { explore: { width, seed } });
+      const responses = sim.respond(user, rankRequest, record.shown, seed);
+      yield { s, t, user, rankRequest, items, record, responses, last: t === requests - 1 };
+    }
+  }
+}

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, runMtfuse, TINY_CONFIG } from "./helpers.mjs";
+import { ROOT, runMtfuse, TINY_CONFIG, exploringRequests } from "./helpers.mjs";
 import { logLine, SessionLogger, response } from "../../www/log.js";
 
 const demo = await import(`${ROOT}www/pkg/demo/mtfuse.js`);
@@ -19,18 +19,10 @@ const ranker = demo.Ranker.fromBytes(behaviourBytes);
 /** Serves `sessions` sessions of `requests` requests with exploration and logs them. */
 function serve(sessions, requests, width = 0.15) {
   const logger = new SessionLogger();
-  for (let s = 0; s < sessions; s++) {
-    const user = (s * 37) % sim.users;
-    for (let t = 0; t < requests; t++) {
-      const seed = s * 100 + t;
-      const rankRequest = sim.drawRequest(user, (9 + s) % 24, s % 2, s % 7, 30, seed);
-      rankRequest.topK = 6;
-      const { items, record } = ranker.rank(rankRequest, { explore: { width, seed } });
-      assert.equal(items.length, 6);
-      const responses = sim.respond(user, rankRequest, record.shown, seed);
-      logger.add(logLine({ session: `s${s}`, request: t, rankRequest, record, responses, timestampMs: 1_700_000_000_000 + s * 1000 + t }));
-    }
-    logger.end(`s${s}`);
+  for (const { s, t, rankRequest, items, record, responses, last } of exploringRequests(sim, ranker, sessions, requests, width)) {
+    assert.equal(items.length, 6);
+    logger.add(logLine({ session: `s${s}`, request: t, rankRequest, record, responses, timestampMs: 1_700_000_000_000 + s * 1000 + t }));
+    if (last) logger.end(`s${s}`);
   }
   return logger;
 }
