@@ -46,6 +46,34 @@ export function constants(actor) {
 }
 
 /**
+ * The actor's MLP as ONNX nodes, from normalised inputs `xs` [1, S] and
+ * `xi` [N, I]: the split first layer (the shared rows once, the item rows
+ * per candidate), ReLU hidden layers, tanh out into `out`.
+ */
+function mlpNodes(actor, tensor, node, xs, xi, out = "a") {
+  const S = actor.shared.length;
+  const [l0, ...rest] = actor.layers;
+  const H0 = l0.w.shape[1];
+  tensor("w0s", [S, H0], l0.w.data.subarray(0, S * H0));
+  tensor("w0i", [l0.w.shape[0] - S, H0], l0.w.data.subarray(S * H0));
+  tensor("b0", [1, H0], l0.b.data);
+  node("Gemm", [xs, "w0s", "b0"], ["shared_h"]);
+  node("MatMul", [xi, "w0i"], ["item_h"]);
+  node("Add", ["item_h", "shared_h"], ["h0_pre"]);
+  node("Relu", ["h0_pre"], ["h0"]);
+  let x = "h0";
+  rest.forEach((l, j) => {
+    const i = j + 1;
+    tensor(`w${i}`, l.w.shape, l.w.data);
+    tensor(`b${i}`, [l.b.shape[0]], l.b.data);
+    node("Gemm", [x, `w${i}`, `b${i}`], [`z${i}`]);
+    const last = i === actor.layers.length - 1;
+    node(last ? "Tanh" : "Relu", [`z${i}`], [last ? out : `h${i}`]);
+    x = `h${i}`;
+  });
+}
+
+/**
  * ONNX model (opset 17). Inputs: `shared` [1, S] raw user and context
  * features, `items` [N, I] raw item features then MTL scores, `scores`
  * [N, K] raw MTL scores, `k` [1] int64. Outputs: `top_scores` [k], `top_index` [k].
@@ -70,26 +98,8 @@ export function onnxModel(actor) {
   node("Mul", ["s0", "s_inv"], ["xs"]);
   node("Sub", ["items", "i_mean"], ["i0"]);
   node("Mul", ["i0", "i_inv"], ["xi"]);
-  // Split first layer: the shared rows once, the item rows per candidate.
-  const [l0, ...rest] = actor.layers;
-  const H0 = l0.w.shape[1];
-  tensor("w0s", [S, H0], l0.w.data.subarray(0, S * H0));
-  tensor("w0i", [l0.w.shape[0] - S, H0], l0.w.data.subarray(S * H0));
-  tensor("b0", [1, H0], l0.b.data);
-  node("Gemm", ["xs", "w0s", "b0"], ["shared_h"]);
-  node("MatMul", ["xi", "w0i"], ["item_h"]);
-  node("Add", ["item_h", "shared_h"], ["h0_pre"]);
-  node("Relu", ["h0_pre"], ["h0"]);
-  let x = "h0";
-  rest.forEach((l, j) => {
-    const i = j + 1;
-    tensor(`w${i}`, l.w.shape, l.w.data);
-    tensor(`b${i}`, [l.b.shape[0]], l.b.data);
-    node("Gemm", [x, `w${i}`, `b${i}`], [`z${i}`]);
-    const last = i === actor.layers.length - 1;
-    node(last ? "Tanh" : "Relu", [`z${i}`], [`h${i}`]);
-    x = `h${i}`;
-  });
+  mlpNodes(actor, tensor, node, "xs", "xi", "a");
+  const x = "a";
   tensor("half", [1, 2 * K], c.half);
   tensor("mid", [1, 2 * K], c.mid);
   node("Mul", [x, "half"], ["a0"]);
@@ -182,4 +192,92 @@ export function tfjsRanker(tf, weights) {
       const fused = tf.sum(tf.mul(powers, tf.log(tf.add(s, biases))), 1);
       return tf.topk(fused, k, true);
     });
+}
+
+// ---- "MLP only": the runtime runs the actor, plain JS does the rest ------------
+// How an engineer who knows these runtimes would use them: one graph call for
+// the MLP (each extra op costs them a fixed overhead), and normalisation,
+// action map, fusion and top-k on typed arrays in JS.
+
+/** ONNX model of the MLP alone. Inputs `xs` [1, S] and `xi` [N, I], normalised; output `a` [N, 2K] in [-1, 1]. */
+export function onnxMlpModel(actor) {
+  const { onnx } = require("onnx-proto");
+  const S = actor.shared.length;
+  const I = actor.perItem.length;
+  const inits = [];
+  const nodes = [];
+  const tensor = (name, dims, data) => inits.push(onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(f32(data).buffer) }));
+  const node = (op, inputs, outputs) => nodes.push(onnx.NodeProto.create({ opType: op, input: inputs, output: outputs }));
+  mlpNodes(actor, tensor, node, "xs", "xi", "a");
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const io = (name, dims) =>
+    onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: FLOAT, shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) }) }) }) });
+  const graph = onnx.GraphProto.create({ name: "mtfuse_mlp", node: nodes, initializer: inits, input: [io("xs", [1, S]), io("xi", ["N", I])], output: [io("a", ["N", 2 * actor.k])] });
+  const model = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 17 }], producerName: "mtfuse bench/actor.mjs", graph });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** TF.js MLP alone: `mlp(xs, xi, n)` → Float32Array [n, 2K] of tanh outputs. */
+export function tfjsMlp(tf, weights) {
+  const t = {};
+  for (const l of weights.layout) t[l.name] = tf.tensor(weights.data.subarray(l.offset, l.offset + l.length), l.shape);
+  return (xs, xi, n) => {
+    const out = tf.tidy(() => {
+      const sharedH = tf.add(tf.matMul(tf.tensor2d(xs, [1, xs.length]), t.w0s), t.b0);
+      let h = tf.relu(tf.add(tf.matMul(tf.tensor2d(xi, [n, xi.length / n]), t.w0i), sharedH));
+      for (let i = 1; i < weights.layers; i++) {
+        const z = tf.add(tf.matMul(h, t[`w${i}`]), t[`b${i}`]);
+        h = i === weights.layers - 1 ? tf.tanh(z) : tf.relu(z);
+      }
+      return h;
+    });
+    const a = out.dataSync();
+    out.dispose();
+    return a;
+  };
+}
+
+/**
+ * The JS half of "MLP only": `normalise(shared, items, n)` → {xs, xi} in
+ * buffers reused across calls, and `fuseTopK(a, scores, n, k)` →
+ * {values, indices}, best first, by insertion into a k-long sorted list
+ * (k ≤ 10 here, so that beats sorting n).
+ */
+export function jsPrePost(actor) {
+  const c = constants(actor);
+  const K = actor.k;
+  const S = c.s.mean.length;
+  const I = c.i.mean.length;
+  const xs = new Float32Array(S);
+  let xi = new Float32Array(0);
+  const normalise = (shared, items, n) => {
+    for (let j = 0; j < S; j++) xs[j] = (shared[j] - c.s.mean[j]) * c.s.inv[j];
+    if (xi.length !== n * I) xi = new Float32Array(n * I);
+    for (let r = 0, o = 0; r < n; r++) for (let j = 0; j < I; j++, o++) xi[o] = (items[o] - c.i.mean[j]) * c.i.inv[j];
+    return { xs, xi };
+  };
+  const fuseTopK = (a, scores, n, k) => {
+    const values = new Float32Array(k).fill(-Infinity);
+    const indices = new Int32Array(k).fill(-1);
+    for (let r = 0; r < n; r++) {
+      let fused = 0;
+      const ar = r * 2 * K;
+      for (let j = 0; j < K; j++) {
+        const p = a[ar + j] * c.half[j] + c.mid[j];
+        const b = Math.max(a[ar + K + j] * c.half[K + j] + c.mid[K + j], MIN_BIAS);
+        fused += p * Math.log(Math.max(scores[r * K + j], 0) + b);
+      }
+      if (fused <= values[k - 1]) continue;
+      let p = k - 1;
+      while (p > 0 && values[p - 1] < fused) {
+        values[p] = values[p - 1];
+        indices[p] = indices[p - 1];
+        p--;
+      }
+      values[p] = fused;
+      indices[p] = r;
+    }
+    return { values, indices };
+  };
+  return { normalise, fuseTopK };
 }

@@ -1,6 +1,6 @@
 // Types of the loader (mtfuse.js); the API's own types come from the build.
 import type * as Glue from "./pkg/simd/mtfuse.js";
-import type { RankRequest, RankedItem, RankOptions, ExploreOptions, ExploredRanking, LogLine, Schema, ColumnarRanking } from "./pkg/simd/mtfuse.js";
+import type { ItemId, RankRequest, RankedItem, RankOptions, ExploreOptions, ExploredRanking, LogLine, Schema, ColumnarRanking } from "./pkg/simd/mtfuse.js";
 export type { ItemId, RankItem, RankRequest, RankedItem, RankOptions, ExploreOptions, ExploreRecord, ExploredRanking, LogLine, Schema, SchemaFeature, ColumnarRanking } from "./pkg/simd/mtfuse.js";
 
 /**
@@ -38,10 +38,22 @@ export declare class TrapError extends Error {
 /** True when this engine accepts simd128 modules. */
 export declare function simdSupported(): boolean;
 
+/** True when this engine accepts relaxed-SIMD modules (Chromium; Node 20 behind --experimental-wasm-relaxed-simd). */
+export declare function relaxedSimdSupported(): boolean;
+
+/** The build `loadMtfuse` picks here. */
+export declare function bestFlavour(): Flavour;
+
+/** The columns `rankColumnar` takes for a request, or null where `rank` validates it in the module instead. */
+export declare function flattenRequest(schema: Schema, request: RankRequest): { user: Float32Array; context: Float32Array; itemFeatures: Float32Array; scores: Float32Array; topK: number; ids: ItemId[] } | null;
+
+/** The wasm builds: relaxed SIMD (fused multiply-add), simd128, scalar. */
+export type Flavour = "relaxed" | "simd" | "scalar";
+
 export interface LoadOptions {
   /** Force a build instead of probing. */
-  flavour?: "simd" | "scalar";
-  /** Folder holding simd/ and scalar/ (default: the package's pkg/). */
+  flavour?: Flavour;
+  /** Folder holding relaxed/, simd/ and scalar/ (default: the package's pkg/). */
   base?: URL | string;
   /** The .wasm bytes or compiled module, where fetch cannot reach them (workers). */
   wasm?: BufferSource | WebAssembly.Module;
@@ -49,12 +61,12 @@ export interface LoadOptions {
 
 export type Mtfuse = Omit<typeof Glue, "default" | "initSync" | "Ranker" | "__wbg_reset_state"> & {
   Ranker: RankerConstructor;
-  flavour: "simd" | "scalar";
+  flavour: Flavour;
   TrapError: typeof TrapError;
 };
 
-/** Loads the simd128 build where the engine has it, else the scalar one. */
+/** Loads the relaxed-SIMD build where the engine validates it, else simd128, else scalar. */
 export declare function loadMtfuse(options?: LoadOptions): Promise<Mtfuse>;
 
 /** Instantiates an imported build from its compiled module, synchronously (Workers). */
-export declare function initMtfuse(glue: typeof Glue, module: WebAssembly.Module, flavour: "simd" | "scalar"): Mtfuse;
+export declare function initMtfuse(glue: typeof Glue, module: WebAssembly.Module, flavour: Flavour): Mtfuse;

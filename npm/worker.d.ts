@@ -2,5 +2,5 @@
 import type { Mtfuse } from "./index.js";
 export { TrapError } from "./index.js";
 
-/** What `loadMtfuse()` returns, synchronously; the same object every call. */
-export declare function loadMtfuseSync(): Mtfuse;
+/** What `loadMtfuse()` returns, synchronously, on the simd128 build; the same object every call. */
+export declare function loadMtfuseSync(): Mtfuse & { flavour: "simd" };

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
-BUILDS="simd scalar demo bench-simd bench-scalar" scripts/build-wasm.sh
+BUILDS="relaxed simd scalar demo bench-relaxed bench-simd bench-scalar" scripts/build-wasm.sh
 mkdir -p target/bench
 cargo run -q --release -- random-blob --kind enhanced --hidden 128,64 --out target/bench/enhanced-random.safetensors
 node bench/wasm-rank.mjs target/bench/enhanced-random.safetensors --json target/bench/wasm-rank.json

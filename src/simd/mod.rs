@@ -37,7 +37,9 @@ impl DenseShape {
 }
 
 /// The name of the kernel this build uses, reported by the loader and benches.
-pub const KERNEL: &str = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+pub const KERNEL: &str = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+    "relaxed-simd"
+} else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
     "simd128"
 } else {
     "scalar"

@@ -1,4 +1,5 @@
-//! simd128 dense kernel for wasm32.
+//! simd128 dense kernel for wasm32, and with relaxed SIMD's fused
+//! multiply-add where the build enables it (`scripts/build-wasm.sh relaxed`).
 //!
 //! Register block: 4 rows × 8 outputs (two f32x4 per row), eight accumulators,
 //! which V8 and SpiderMonkey keep in registers on x86-64 and arm64. Bias (or
@@ -13,6 +14,21 @@ use super::{Activation, DenseShape};
 unsafe fn load(p: *const f32) -> v128 {
     // SAFETY: caller guarantees 4 readable f32 at p; v128_load allows unaligned.
     unsafe { v128_load(p as *const v128) }
+}
+
+/// `acc + a · b`. The relaxed-SIMD build fuses it into one instruction
+/// (`f32x4.relaxed_madd`: an FMA where the CPU has one, else mul then add),
+/// which halves the kernel's arithmetic instructions.
+#[inline(always)]
+fn madd(acc: v128, a: v128, b: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        f32x4_relaxed_madd(a, b, acc)
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        f32x4_add(acc, f32x4_mul(a, b))
+    }
 }
 
 #[inline(always)]
@@ -117,14 +133,14 @@ unsafe fn block4x8(p: &Ptrs, n: usize, c: usize) {
             let s1 = f32x4_splat(*x1.add(i));
             let s2 = f32x4_splat(*x2.add(i));
             let s3 = f32x4_splat(*x3.add(i));
-            a00 = f32x4_add(a00, f32x4_mul(s0, w0));
-            a01 = f32x4_add(a01, f32x4_mul(s0, w1));
-            a10 = f32x4_add(a10, f32x4_mul(s1, w0));
-            a11 = f32x4_add(a11, f32x4_mul(s1, w1));
-            a20 = f32x4_add(a20, f32x4_mul(s2, w0));
-            a21 = f32x4_add(a21, f32x4_mul(s2, w1));
-            a30 = f32x4_add(a30, f32x4_mul(s3, w0));
-            a31 = f32x4_add(a31, f32x4_mul(s3, w1));
+            a00 = madd(a00, s0, w0);
+            a01 = madd(a01, s0, w1);
+            a10 = madd(a10, s1, w0);
+            a11 = madd(a11, s1, w1);
+            a20 = madd(a20, s2, w0);
+            a21 = madd(a21, s2, w1);
+            a30 = madd(a30, s3, w0);
+            a31 = madd(a31, s3, w1);
             wr = wr.add(m);
         }
         let y0 = p.y.add(n * m + c);
@@ -152,10 +168,10 @@ unsafe fn block4x4(p: &Ptrs, n: usize, c: usize) {
         let mut wr = p.w.add(c);
         for i in 0..k {
             let w0 = load(wr);
-            a0 = f32x4_add(a0, f32x4_mul(f32x4_splat(*x0.add(i)), w0));
-            a1 = f32x4_add(a1, f32x4_mul(f32x4_splat(*x1.add(i)), w0));
-            a2 = f32x4_add(a2, f32x4_mul(f32x4_splat(*x2.add(i)), w0));
-            a3 = f32x4_add(a3, f32x4_mul(f32x4_splat(*x3.add(i)), w0));
+            a0 = madd(a0, f32x4_splat(*x0.add(i)), w0);
+            a1 = madd(a1, f32x4_splat(*x1.add(i)), w0);
+            a2 = madd(a2, f32x4_splat(*x2.add(i)), w0);
+            a3 = madd(a3, f32x4_splat(*x3.add(i)), w0);
             wr = wr.add(m);
         }
         let y0 = p.y.add(n * m + c);
@@ -180,10 +196,10 @@ unsafe fn row16(p: &Ptrs, n: usize, c: usize) {
         let mut wr = p.w.add(c);
         for i in 0..k {
             let s = f32x4_splat(*xr.add(i));
-            a0 = f32x4_add(a0, f32x4_mul(s, load(wr)));
-            a1 = f32x4_add(a1, f32x4_mul(s, load(wr.add(4))));
-            a2 = f32x4_add(a2, f32x4_mul(s, load(wr.add(8))));
-            a3 = f32x4_add(a3, f32x4_mul(s, load(wr.add(12))));
+            a0 = madd(a0, s, load(wr));
+            a1 = madd(a1, s, load(wr.add(4)));
+            a2 = madd(a2, s, load(wr.add(8)));
+            a3 = madd(a3, s, load(wr.add(12)));
             wr = wr.add(m);
         }
         let yr = p.y.add(n * m + c);
@@ -204,7 +220,7 @@ unsafe fn row4(p: &Ptrs, n: usize, c: usize) {
         let mut a0 = load(p.b.add(c));
         let mut wr = p.w.add(c);
         for i in 0..k {
-            a0 = f32x4_add(a0, f32x4_mul(f32x4_splat(*xr.add(i)), load(wr)));
+            a0 = madd(a0, f32x4_splat(*xr.add(i)), load(wr));
             wr = wr.add(m);
         }
         store(p.y.add(n * m + c), a0, p.relu);

@@ -19,3 +19,47 @@ pub fn bench_dense(rows: usize, inputs: usize, outputs: usize, iters: u32) -> f3
     y.iter().sum()
 }
 
+
+/// The arithmetic peak the dense kernel is measured against: `iters` rounds
+/// of 12 independent multiply-adds on f32x4 (12 chains hide the latency),
+/// with the build's own multiply-add (mul then add; fused in the relaxed
+/// build). Flops = 12 · 4 · 2 · iters. Scalar builds report 4 lanes' worth
+/// of scalar work, so their figure is comparable.
+#[wasm_bindgen(js_name = benchPeak)]
+pub fn bench_peak(iters: u32) -> f32 {
+    #[cfg(target_feature = "simd128")]
+    {
+        use core::arch::wasm32::*;
+        let (a, b) = (f32x4_splat(0.999_9), f32x4_splat(1e-4));
+        let mut acc = [f32x4_splat(0.0); 12];
+        for (i, v) in acc.iter_mut().enumerate() {
+            *v = f32x4_splat(i as f32);
+        }
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                #[cfg(target_feature = "relaxed-simd")]
+                {
+                    *v = f32x4_relaxed_madd(*v, a, b);
+                }
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                {
+                    *v = f32x4_add(f32x4_mul(*v, a), b);
+                }
+            }
+        }
+        acc.iter().map(|v| f32x4_extract_lane::<0>(*v)).sum()
+    }
+    #[cfg(not(target_feature = "simd128"))]
+    {
+        let mut acc = [0.0f32; 48];
+        for (i, v) in acc.iter_mut().enumerate() {
+            *v = i as f32;
+        }
+        for _ in 0..iters {
+            for v in acc.iter_mut() {
+                *v = *v * 0.999_9 + 1e-4;
+            }
+        }
+        acc.iter().sum()
+    }
+}

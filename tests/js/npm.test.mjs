@@ -71,7 +71,7 @@ const explored = ranker.rank({ items: [] }, { explore: { width: 0.1, seed: 1 } }
 const seed: number = explored.record.seed;
 const columnar = ranker.rankColumnar(new Float32Array(1), new Float32Array(1), new Float32Array(1), new Float32Array(1), 0);
 const order: Uint32Array = columnar.order;
-const flavour: "simd" | "scalar" = loadMtfuseSync().flavour;
+const flavour: "simd" = loadMtfuseSync().flavour;
 export { ids, seed, order, flavour, TrapError };
 `);
   run(tsc, flags, app);
@@ -175,7 +175,8 @@ window.result = { flavour: mtfuse.flavour, ids: ranked.map((i) => i.id) };
     await page.goto(`http://127.0.0.1:${server.address().port}/index.html`);
     await page.waitForFunction(() => window.result !== undefined, null, { timeout: 20_000 }).catch(() => assert.fail(`no result; page errors: ${errors.join("; ")}`));
     const result = await page.evaluate(() => window.result);
-    assert.equal(result.flavour, "simd");
+    // Chromium validates relaxed SIMD, so the loader picks that build.
+    assert.equal(result.flavour, "relaxed");
     assert.deepEqual(result.ids, expected.map((i) => i.id));
     // The bundle holds the loader, not the glue or the module: those stay assets.
     assert.ok(!readFileSync(join(dist, "app.js"), "utf8").includes("__wbg_get_imports"));
