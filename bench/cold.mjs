@@ -1,6 +1,6 @@
 // Cold start of one runtime in a fresh Node process: import the JS, read
 // and instantiate the wasm, load the model, rank once. Prints milliseconds.
-//   node bench/cold.mjs mtfuse|onnxruntime-web|tfjs-wasm <blob.safetensors>
+//   node bench/cold.mjs mtfuse|onnxruntime-web|tfjs-wasm <blob.safetensors> [--phases]
 // The ONNX and TF.js model files come from bench/compare.mjs (target/bench/).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -10,11 +10,32 @@ const [name, blobPath] = process.argv.slice(2);
 const t0 = performance.now();
 
 if (name === "mtfuse") {
-  const { loadMtfuse } = await import("../www/mtfuse.js");
-  const m = await loadMtfuse({ flavour: "simd", wasm: readFileSync(`${ROOT}www/pkg/simd/mtfuse_bg.wasm`) });
+  // With --phases, prints where the time went as JSON instead.
+  const phases = {};
+  let last = t0;
+  const mark = (phase) => {
+    const now = performance.now();
+    phases[phase] = now - last;
+    last = now;
+  };
+  const { initMtfuse } = await import("../www/mtfuse.js");
+  const glue = await import("../www/pkg/simd/mtfuse.js");
+  mark("import JS");
+  const bytes = readFileSync(`${ROOT}www/pkg/simd/mtfuse_bg.wasm`);
+  mark("read .wasm");
+  const module = await WebAssembly.compile(bytes);
+  mark("compile");
+  const m = initMtfuse(glue, module, "simd");
+  mark("instantiate");
   const r = m.Ranker.fromBytes(new Uint8Array(readFileSync(blobPath)));
+  mark("load blob");
   const s = r.schema();
   r.rankColumnar(new Float32Array(s.user.length), new Float32Array(s.context.length), new Float32Array(s.item.length), new Float32Array(s.objectives.length), 1);
+  mark("first rank");
+  if (process.argv.includes("--phases")) {
+    console.log(JSON.stringify(phases));
+    process.exit(0);
+  }
 } else if (name === "onnxruntime-web") {
   const ort = await import("onnxruntime-web");
   ort.env.wasm.numThreads = 1;

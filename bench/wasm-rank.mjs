@@ -118,6 +118,23 @@ for (const [rows, k, m] of [[1000, I + K, hidden[0]], [1000, hidden[0], hidden[1
   }
 }
 
+// Where a columnar call's time goes: the dense layers alone at the same N
+// (per-item part of layer 1, the hidden layers, the output layer), against
+// the whole call; the rest is normalisation, tanh, fusion, top-k and the
+// JS boundary.
+const split = [];
+for (const n of [50, 1000]) {
+  for (const flavour of ["relaxed", "simd"]) {
+    let denseUs = 0;
+    for (let i = 0; i + 1 < widths.length; i++) {
+      // Enough iterations that benchDense's own setup (filling x and w) is noise.
+      const iters = n === 50 ? 400 : 40;
+      denseUs += time(() => benchBuilds[flavour].benchDense(n, widths[i], widths[i + 1], iters), { samples: 15, minBatchMs: 1 }).median / iters;
+    }
+    const whole = results.find((r) => r.n === n)[`${flavour}_columnar_us`];
+    split.push({ n, flavour, denseUs, wholeUs: whole });
+  }
+}
 const fmt = (x) => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
 console.log(`enhanced actor: ${U + C} shared + ${I + K} per-item inputs, hidden [${hidden}], ${K} objectives; ${flopsPerItem} flops/item`);
 console.log(`Node ${process.version}, ${process.arch}`);
@@ -137,6 +154,10 @@ console.log("| dense kernel alone (N×in×out) | GFLOP/s | share of its build's 
 console.log("|---|---:|---:|");
 for (const [k, v] of Object.entries(kernel)) console.log(`| ${k} | ${v.gflops.toFixed(1)} | ${((100 * v.gflops) / peak[v.flavour]).toFixed(0)}% |`);
 console.log("");
+console.log("| N | build | dense layers alone µs | whole columnar call µs | dense share | the rest µs |");
+console.log("|---:|---|---:|---:|---:|---:|");
+for (const x of split) console.log(`| ${x.n} | ${x.flavour} | ${fmt(x.denseUs)} | ${fmt(x.wholeUs)} | ${((100 * x.denseUs) / x.wholeUs).toFixed(0)}% | ${fmt(x.wholeUs - x.denseUs)} |`);
+console.log("");
 console.log("| build | .wasm bytes | gzipped |");
 console.log("|---|---:|---:|");
 for (const f of FLAVOURS) console.log(`| ${f} | ${builds[f].bytes} | ${builds[f].gz} |`);
@@ -155,4 +176,4 @@ console.log("");
 console.log("| target | met | measured |");
 console.log("|---|---|---:|");
 for (const [t, ok, v] of targets) console.log(`| ${t} | ${ok ? "yes" : "no"} | ${v} |`);
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, results, kernel, peak, sizes: Object.fromEntries(FLAVOURS.map((f) => [f, [builds[f].bytes, builds[f].gz]])), targets }, null, 2));
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, results, kernel, peak, split, sizes: Object.fromEntries(FLAVOURS.map((f) => [f, [builds[f].bytes, builds[f].gz]])), targets }, null, 2));

@@ -78,7 +78,7 @@ fn simulate_writes_a_log_that_train_learns_from() {
     let (ok, err) = mtfuse(&["simulate", "--policy", "models/static.safetensors", "--sessions", "2", "--log", log.to_str().unwrap(), "--explore", "2"]);
     assert!(!ok && err.contains("--explore: 2 is not a half-width in [0, 1]"), "{err}");
     let (ok, err) = mtfuse(&["simulate", "--policy", "models/static.safetensors", "--sessions", "2", "--explore", "0.1"]);
-    assert!(!ok && err.contains("--explore and --per-item apply to --log runs"), "{err}");
+    assert!(!ok && err.contains("--explore and --per-item apply to --log and --raw-events runs"), "{err}");
     let (ok, err) = mtfuse(&["train", "--log", dir.join("missing.parquet").to_str().unwrap(), "--algo", "enhanced", "--out", "/dev/null"]);
     assert!(!ok && err.contains("no files match") && err.contains("missing.parquet"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
