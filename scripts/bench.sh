@@ -12,3 +12,5 @@ node bench/wasm-rank.mjs target/bench/enhanced-random.safetensors --json target/
 node bench/compare.mjs models/enhanced.safetensors --json target/bench/compare.json --md target/bench/compare.md
 # Native criterion benchmarks: the dense kernel and one training update.
 cargo bench -q --bench native -- --warm-up-time 1 --measurement-time 3
+# Cold start in headless Chromium (fresh contexts), relaxed and simd128 builds.
+node bench/cold-chromium.mjs models/enhanced.safetensors --json target/bench/cold-chromium.json
