@@ -12,16 +12,18 @@ partition of users, with the schema metadata `mtfuse train --log` reads; and
 counted by reason with examples. docs/log-format.md documents the formats.
 """
 import argparse
+import fnmatch
 import glob
+import io
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 SQL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sessions.sql")
@@ -62,11 +64,48 @@ def session_log_schema(meta):
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta, separators=(",", ":"))})
 
 
+# ---- storage: local paths, or URIs (s3://, gs://, hdfs://, file://) --------
+# On a cluster the executors write the output and read the staged NDJSON, so
+# those must live where every machine sees them: a URI, or a shared mount.
+
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(path):
+    return bool(URI.match(path))
+
+
+def filesystem(path):
+    """(pyarrow filesystem, path inside it); Hadoop's s3a:// is pyarrow's s3://."""
+    if not is_uri(path):
+        return pafs.LocalFileSystem(), os.path.abspath(path)
+    return pafs.FileSystem.from_uri(re.sub(r"^s3a://", "s3://", path))
+
+
+def join(folder, name):
+    return folder.rstrip("/") + "/" + name if is_uri(folder) else os.path.join(folder, name)
+
+
+def listing(folder, pattern):
+    """Files in `folder` (a path or URI) whose names match `pattern`, as full paths or URIs."""
+    fs, base = filesystem(folder)
+    infos = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    return [join(folder, i.base_name) for i in infos if i.is_file and fnmatch.fnmatchcase(i.base_name, pattern)]
+
+
 def expand(patterns):
-    files = sorted({f for p in patterns for f in glob.glob(p)})
+    files = set()
+    for p in patterns:
+        if not is_uri(p):
+            files.update(glob.glob(p))
+            continue
+        folder, name = p.rsplit("/", 1)
+        if glob.has_magic(folder):
+            raise EtlError(f"{p}: in a URI only the file name may be a pattern")
+        files.update(listing(folder, name))
     if not files:
         raise EtlError(f"no files match {' '.join(patterns)}")
-    return files
+    return sorted(files)
 
 
 JSON_LINES = (".ndjson", ".jsonl", ".json")
@@ -109,7 +148,8 @@ def json_lines_to_parquet(files, schema, what, staging):
     JSON or do not fit the format are left out and returned as problems."""
     rows, problems = [], []
     for f in files:
-        with open(f, encoding="utf-8", errors="replace") as lines:
+        fs, path = filesystem(f)
+        with io.TextIOWrapper(fs.open_input_stream(path), encoding="utf-8", errors="replace") as lines:
             for n, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
@@ -123,8 +163,10 @@ def json_lines_to_parquet(files, schema, what, staging):
                 else:
                     rid = row.get("request_id") if isinstance(row, dict) and isinstance(row.get("request_id"), str) else None
                     problems.append({"kind": what, "problem": f"malformed line: {problem}", "request_id": rid, "detail": f"{os.path.basename(f)}:{n}"})
-    path = os.path.join(staging, f"{what}.parquet")
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    path = join(staging, f"{what}.parquet")
+    fs, inside = filesystem(path)
+    fs.create_dir(inside.rsplit("/", 1)[0], recursive=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), inside, filesystem=fs)
     return path, problems
 
 
@@ -134,7 +176,8 @@ def check_files(files, want, what, skip_bad):
     good, bad = [], []
     for f in files:
         try:
-            names = pq.read_schema(f).names
+            fs, path = filesystem(f)
+            names = pq.read_schema(path, filesystem=fs).names
         except Exception as e:  # noqa: BLE001: any unreadable file is reported the same way
             bad.append({"file": f, "problem": f"not a readable Parquet file: {e}"})
             continue
@@ -199,7 +242,8 @@ def write_parquet(path, batches, schema):
                 continue
             table = pa.Table.from_batches([b]).rename_columns(schema.names + ["user_id"]).drop_columns(["user_id"]).cast(schema)
             if writer is None:
-                writer = pq.ParquetWriter(path, schema, compression="snappy")
+                fs, inside = filesystem(path)
+                writer = pq.ParquetWriter(inside, schema, compression="snappy", filesystem=fs)
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             rows += b.num_rows
     finally:
@@ -242,7 +286,7 @@ class DuckDb:
     def write(self, out, schema, partitions):
         # One file: DuckDB sorts out of core and streams the result.
         reader = self.con.sql("SELECT * FROM session_log ORDER BY session_id, request, candidate").to_arrow_reader(ROW_GROUP_ROWS)
-        path = os.path.join(out, "part-00000.parquet")
+        path = join(out, "part-00000.parquet")
         rows = write_parquet(path, reader, schema)
         return [{"path": path, "rows": rows}] if rows else []
 
@@ -291,7 +335,7 @@ class Spark:
         # as one file: nothing passes through the driver.
         def write_partition(batches):
             from pyspark import TaskContext
-            path = os.path.join(out, f"part-{TaskContext.get().partitionId():05d}.parquet")
+            path = join(out, f"part-{TaskContext.get().partitionId():05d}.parquet")
             rows = write_parquet(path, batches, schema)
             yield pa.RecordBatch.from_pydict({"path": [path if rows else ""], "rows": [rows]})
         df = self.spark.table("session_log").repartition(partitions, "user_id").sortWithinPartitions("session_id", "request", "candidate")
@@ -337,13 +381,23 @@ def inputs(patterns, meta, what, args, staging):
 
 def run(args):
     started = time.time()
-    with open(args.metadata) as f:
-        meta = json.load(f)
-    staging = tempfile.mkdtemp(prefix="mtfuse-etl-")
+    uris = [p for p in [*args.impressions, *args.events, args.metadata, args.out] if is_uri(p)]
+    if uris and args.engine == "duckdb":
+        raise EtlError(f"{uris[0]}: --engine duckdb reads and writes local paths; URIs need --engine spark")
+    fs, path = filesystem(args.metadata)
+    with fs.open_input_stream(path) as f:
+        meta = json.loads(f.read())
+    # NDJSON is converted before the engine reads it: next to the output when
+    # that is a URI, so that a cluster's executors can read it too.
+    staging = join(args.out, "_staging") if is_uri(args.out) else tempfile.mkdtemp(prefix="mtfuse-etl-")
     try:
         return run_in(args, meta, staging, started)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        fs, path = filesystem(staging)
+        try:
+            fs.delete_dir(path)
+        except (FileNotFoundError, OSError):
+            pass
 
 
 def run_in(args, meta, staging, started):
@@ -356,13 +410,14 @@ def run_in(args, meta, staging, started):
     now_ms = args.now_ms if args.now_ms is not None else int(time.time() * 1000)
     for statement in render(meta, engine.quote, args.gap_minutes * 60_000, args.lateness_minutes * 60_000, now_ms):
         engine.run(statement)
-    os.makedirs(args.out, exist_ok=True)
-    for old in glob.glob(os.path.join(args.out, "part-*.parquet")):
-        os.remove(old)
+    fs, out = filesystem(args.out)
+    fs.create_dir(out, recursive=True)
+    for old in listing(args.out, "part-*.parquet"):
+        fs.delete_file(filesystem(old)[1])
     files = engine.write(args.out, session_log_schema(meta), args.partitions)
     rep = report(engine, files, bad_imp + bad_ev, line_problems, started)
-    with open(os.path.join(args.out, "etl-report.json"), "w") as f:
-        json.dump(rep, f, indent=2)
+    with fs.open_output_stream(filesystem(join(args.out, "etl-report.json"))[1]) as f:
+        f.write(json.dumps(rep, indent=2).encode())
     return rep
 
 
@@ -372,7 +427,7 @@ def main(argv=None):
     p.add_argument("--impressions", nargs="+", required=True, help="impression files or globs: Parquet, or NDJSON (.ndjson, .jsonl, .json) as www/log.js writes")
     p.add_argument("--events", nargs="+", required=True, help="response event files or globs, Parquet or NDJSON")
     p.add_argument("--metadata", required=True, help="the session log's schema (JSON; simulate --raw-events writes metadata.json)")
-    p.add_argument("--out", required=True, help="output folder: part-*.parquet and etl-report.json")
+    p.add_argument("--out", required=True, help="output folder or URI (Spark): part-*.parquet and etl-report.json")
     p.add_argument("--gap-minutes", type=int, default=30, help="a user's requests this far apart start a new session, where impressions carry no session id (default 30)")
     p.add_argument("--lateness-minutes", type=int, default=60, help="events later than this after their request are left out (default 60)")
     p.add_argument("--now-ms", type=int, help="timestamps after this are in the future and left out (default: now)")

@@ -6,7 +6,9 @@ DuckDB and on Spark (local mode), against what the simulator knows.
 MTFUSE names the mtfuse binary (default target/debug/mtfuse, which
 `cargo test` builds).
 """
+import contextlib
 import glob
+import io
 import json
 import os
 import shutil
@@ -39,8 +41,8 @@ def raw(name, *extra):
     return simulate(name, *extra, "--raw-events")
 
 
-def etl(raw_dir, out, *extra, engine="duckdb", impressions=None, events=None):
-    args = ["--engine", engine, "--impressions", *(impressions or [f"{raw_dir}/impressions/*.parquet"]), "--events", *(events or [f"{raw_dir}/events/*.parquet"]), "--metadata", f"{raw_dir}/metadata.json", "--out", os.path.join(TMP, out), "--now-ms", str(2_000_000_000_000), *extra]
+def etl(raw_dir, out, *extra, engine="duckdb", impressions=None, events=None, out_uri=None):
+    args = ["--engine", engine, "--impressions", *(impressions or [f"{raw_dir}/impressions/*.parquet"]), "--events", *(events or [f"{raw_dir}/events/*.parquet"]), "--metadata", f"{raw_dir}/metadata.json", "--out", out_uri or os.path.join(TMP, out), "--now-ms", str(2_000_000_000_000), *extra]
     status = sessions.main(args)
     return status, (load_json(os.path.join(TMP, out, "etl-report.json")) if status == 0 else None)
 
@@ -189,7 +191,9 @@ class BadInput(unittest.TestCase):
         self.assertEqual(rep["rows_written"], self.report["rows_written"])
 
     def test_spark_writes_what_duckdb_writes_row_for_row(self):
-        status, rep = etl(self.dir, "bad-spark-out", engine="spark")
+        # Through file:// URIs, the code path of s3://, gs:// and hdfs://.
+        uri = lambda p: "file://" + os.path.abspath(p)  # noqa: E731
+        status, rep = etl(self.dir, "bad-spark-out", engine="spark", impressions=[uri(f"{self.dir}/impressions") + "/*.parquet"], events=[uri(f"{self.dir}/events") + "/*.parquet"], out_uri=uri(os.path.join(TMP, "bad-spark-out")))
         self.assertEqual(status, 0)
         duck, spark = table("bad-out"), table("bad-spark-out")
         self.assertTrue(spark.schema.equals(duck.schema, check_metadata=True))
@@ -198,6 +202,14 @@ class BadInput(unittest.TestCase):
         for key in ("left_out", "examples", "sessions", "requests_kept", "duplicate_events", "rows_written"):
             self.assertEqual(rep[key], self.report[key], key)
         self.assertGreater(len(rep["files"]), 1)
+        self.assertTrue(all(f["path"].startswith("file://") for f in rep["files"]), rep["files"])
+
+    def test_duckdb_refuses_uris_and_names_the_engine_that_takes_them(self):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status, _ = etl(self.dir, "uri-out", out_uri="s3://bucket/sessions")
+        self.assertEqual(status, 2)
+        self.assertIn("s3://bucket/sessions: --engine duckdb reads and writes local paths; URIs need --engine spark", err.getvalue())
 
 
 if __name__ == "__main__":
