@@ -74,6 +74,21 @@ export interface RankedItem {
   score: number;
   action?: { powers: number[]; biases: number[] };
 }
+/** `rankColumnar`'s result: plain typed arrays, nothing to free. */
+export interface ColumnarRanking {
+  /** Indices into the request's items, best first. */
+  order: Uint32Array;
+  /** Their fused scores. */
+  scores: Float32Array;
+  /** With exploration: the policy's normalised action per candidate (n × 2k, row-major). */
+  base?: Float32Array;
+  /** With exploration: the normalised action each candidate was ranked with (n × 2k). */
+  actions?: Float32Array;
+  /** With exploration: its seed, below 2^53. */
+  seed?: number;
+  /** With exploration: `crc32:` and the serving blob's CRC-32. */
+  behaviour?: string;
+}
 export interface SchemaFeature { name: string; group: "user" | "context" | "item" | "score" | "request"; mean: number; std: number; }
 export interface Schema {
   kind: "static" | "user-level" | "enhanced";
@@ -125,15 +140,6 @@ pub struct Ranker {
     cols: ColumnBuffers,
 }
 
-/// Result of `rankColumnar`: indices into the request's items, best first,
-/// and their fused scores; with exploration, the log record's columns too.
-#[wasm_bindgen]
-pub struct ColumnarRanking {
-    order: Vec<u32>,
-    scores: Vec<f32>,
-    explored: Option<ColumnarRecord>,
-}
-
 /// The record of an exploring columnar rank, flat: `base` and `actions`
 /// are `n × 2k`, row-major, normalised.
 struct ColumnarRecord {
@@ -143,41 +149,25 @@ struct ColumnarRecord {
     behaviour: String,
 }
 
-#[wasm_bindgen]
-impl ColumnarRanking {
-    #[wasm_bindgen(getter)]
-    pub fn order(&self) -> Vec<u32> {
-        self.order.clone()
+/// `rankColumnar`'s result as a plain JS object of typed arrays. Not a
+/// wasm-bindgen class: a class instance holds wasm memory until it is
+/// freed, and callers who never call `free()` (most) made the heap and the
+/// finalizer queue grow until a call took 30 times as long.
+fn columnar_result(order: &[u32], scores: &[f32], explored: Option<ColumnarRecord>) -> JsValue {
+    let o = js_sys::Object::new();
+    let set = |key: &str, value: JsValue| {
+        // Defining a property of a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(key), &value);
+    };
+    set("order", js_sys::Uint32Array::from(order).into());
+    set("scores", js_sys::Float32Array::from(scores).into());
+    if let Some(e) = explored {
+        set("base", js_sys::Float32Array::from(&e.base[..]).into());
+        set("actions", js_sys::Float32Array::from(&e.actions[..]).into());
+        set("seed", JsValue::from_f64(e.seed as f64));
+        set("behaviour", JsValue::from_str(&e.behaviour));
     }
-
-    #[wasm_bindgen(getter)]
-    pub fn scores(&self) -> Vec<f32> {
-        self.scores.clone()
-    }
-
-    /// The policy's normalised action per candidate (`n × 2k`), when the rank explored.
-    #[wasm_bindgen(getter)]
-    pub fn base(&self) -> Option<Vec<f32>> {
-        self.explored.as_ref().map(|e| e.base.clone())
-    }
-
-    /// The normalised action each candidate was ranked with (`n × 2k`), when the rank explored.
-    #[wasm_bindgen(getter)]
-    pub fn actions(&self) -> Option<Vec<f32>> {
-        self.explored.as_ref().map(|e| e.actions.clone())
-    }
-
-    /// The exploration seed (below 2^53), when the rank explored.
-    #[wasm_bindgen(getter)]
-    pub fn seed(&self) -> Option<f64> {
-        self.explored.as_ref().map(|e| e.seed as f64)
-    }
-
-    /// `crc32:` and the serving blob's CRC-32, when the rank explored.
-    #[wasm_bindgen(getter)]
-    pub fn behaviour(&self) -> Option<String> {
-        self.explored.as_ref().map(|e| e.behaviour.clone())
-    }
+    o.into()
 }
 
 #[derive(Serialize)]
@@ -275,7 +265,7 @@ impl Ranker {
     /// is `n × objectives`, both row-major in schema order. `topK` 0 means all.
     /// With `{explore}` options it explores as `rank` does and the result
     /// carries the record's columns (`base`, `actions`, `seed`, `behaviour`).
-    #[wasm_bindgen(js_name = rankColumnar)]
+    #[wasm_bindgen(js_name = rankColumnar, unchecked_return_type = "ColumnarRanking")]
     pub fn rank_columnar(
         &mut self,
         user: &[f32],
@@ -284,7 +274,7 @@ impl Ranker {
         scores: &[f32],
         #[wasm_bindgen(js_name = "topK")] top_k: f64,
         #[wasm_bindgen(unchecked_optional_param_type = "RankOptions")] options: Option<JsValue>,
-    ) -> Result<ColumnarRanking, JsError> {
+    ) -> Result<JsValue, JsError> {
         let cols = Columns { user, context, items: item_features, scores };
         let k = self.inner.schema().k();
         // A number, not a u32: wasm-bindgen would wrap 2^32 + 1 to 1 and -1 to 2^32 - 1.
@@ -296,14 +286,14 @@ impl Ranker {
         match read_options(options)? {
             None => {
                 let r = self.inner.rank_columns(&cols, top)?;
-                Ok(ColumnarRanking { order: r.order.to_vec(), scores: r.scores.to_vec(), explored: None })
+                Ok(columnar_result(r.order, r.scores, None))
             }
             Some((spec, seed)) => {
                 let behaviour = self.inner.behaviour().to_string();
                 let r = self.inner.rank_columns_explored(&cols, top, spec, &mut StdRng::seed_from_u64(seed))?;
                 let record = ExploreRecord::of(&r, scores.len() / k, spec, seed, &behaviour);
                 let explored = ColumnarRecord { base: record.base.concat(), actions: record.actions.concat(), seed, behaviour };
-                Ok(ColumnarRanking { order: r.order.to_vec(), scores: r.scores.to_vec(), explored: Some(explored) })
+                Ok(columnar_result(r.order, r.scores, Some(explored)))
             }
         }
     }

@@ -180,6 +180,19 @@ test("the JS object path (flattened in JS, ranked columnar) returns exactly what
   }
 });
 
+test("rankColumnar returns plain typed arrays that hold no wasm memory: 20,000 calls, nothing freed, memory flat", async () => {
+  const m = await load("simd");
+  const r = m.Ranker.fromBytes(blob);
+  const call = () => r.rankColumnar(Float32Array.of(55, 0.22), Float32Array.of(21), Float32Array.of(10, 20), Float32Array.of(0.1, 0.2, 0, 0.3, 0.1, 0), 0);
+  const res = call();
+  assert.equal(Object.getPrototypeOf(res), Object.prototype);
+  assert.ok(res.order instanceof Uint32Array && res.scores instanceof Float32Array);
+  for (let i = 0; i < 1000; i++) call();
+  const before = m.memoryBytes();
+  for (let i = 0; i < 20_000; i++) call();
+  assert.equal(m.memoryBytes(), before);
+});
+
 test("TypeScript types are generated for the request and result", () => {
   const dts = readFileSync(`${ROOT}www/pkg/simd/mtfuse.d.ts`, "utf8");
   assert.match(dts, /export interface RankRequest/);
