@@ -111,15 +111,19 @@ pub fn columnar_matches_object_path() {
     let items: Vec<f32> = req.items.iter().map(|i| i.features["duration_s"].unwrap() as f32).collect();
     let scores: Vec<f32> = req.items.iter().flat_map(|i| ["click", "long_view", "hate"].map(|o| i.scores[o].unwrap() as f32)).collect();
     let out = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 0.0, None).unwrap();
+    // A plain object of typed arrays.
+    let field = |name: &str| js_sys::Reflect::get(&out, &wasm_bindgen::JsValue::from_str(name)).unwrap();
+    let order = js_sys::Uint32Array::from(field("order")).to_vec();
+    let got_scores = js_sys::Float32Array::from(field("scores")).to_vec();
     let want: Vec<Expected> = serde_json::from_str(EXPECTED).unwrap();
-    assert_eq!((out.order().len(), out.scores().len()), (want.len(), want.len()));
+    assert_eq!((order.len(), got_scores.len()), (want.len(), want.len()));
     // topK is a JS number checked as one: nothing wraps into range.
     for bad in [4294967297.0, -1.0, 2.5, f64::NAN] {
         let err = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, bad, None).err().unwrap();
         assert!(message(err).starts_with("topK: "), "{bad}");
     }
     assert_eq!(message(r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 99.0, None).err().unwrap()), format!("topK: 99 is out of range 1..={}", want.len()));
-    for ((&j, &s), w) in out.order().iter().zip(&out.scores()).zip(&want) {
+    for ((&j, &s), w) in order.iter().zip(&got_scores).zip(&want) {
         assert_eq!(serde_json::json!(format!("v{j}")), w.id);
         assert!(close(s, w.score));
     }
