@@ -48,11 +48,6 @@ export class TrapError extends Error {
   }
 }
 
-/** Feature names by group, in schema order. */
-function schemaNames(schema) {
-  return { user: schema.user, context: schema.context, item: schema.item, objectives: schema.objectives };
-}
-
 /**
  * A request object as the typed columns `rankColumnar` takes, plus `topK`
  * and the item `ids`, or null where `rank` must go to the module's
@@ -60,7 +55,7 @@ function schemaNames(schema) {
  * that rank the same request twice.)
  */
 export function flattenRequest(schema, request) {
-  return flatten(schemaNames(schema), request);
+  return flatten(schema, request);
 }
 
 const TOP_KEYS = new Set(["user", "context", "items", "topK", "withActions"]);
@@ -92,10 +87,12 @@ function readNumbers(obj, names, out, at) {
  * to the validating path, so this never has to explain anything.
  */
 function flatten(names, request) {
+  // `names`: the schema, whose user, context, item and objectives list feature names in order.
   if (typeof request !== "object" || request === null) return null;
   for (const key in request) if (!TOP_KEYS.has(key) || !Object.hasOwn(request, key)) return null;
   if (request.withActions !== undefined && request.withActions !== false) return null;
   const items = request.items;
+  // 100,000: the module's MAX_ITEMS, whose error the validating path gives.
   if (!Array.isArray(items) || items.length === 0 || items.length > 100_000) return null;
   const n = items.length;
   const I = names.item.length;
@@ -180,7 +177,7 @@ function recoveringRanker(glue) {
      */
     rank(request, options) {
       if (options === undefined) {
-        this.#names ??= schemaNames(this.schema());
+        this.#names ??= this.schema();
         const cols = flatten(this.#names, request);
         if (cols !== null) {
           let out;
