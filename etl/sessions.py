@@ -434,7 +434,7 @@ def main(argv=None):
     p.add_argument("--skip-bad-files", action="store_true", help="leave out files whose columns differ from the format, and report them, instead of failing")
     p.add_argument("--partitions", type=int, default=4, help="Spark: output files (partitions of users) and shuffle partitions (default 4)")
     p.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
-    p.add_argument("--no-cache", action="store_true", help="Spark: recompute the per-request and per-event views for each action instead of caching them (less memory, about 5x slower on 1M impressions)")
+    p.add_argument("--no-cache", action="store_true", help="Spark: recompute the per-request and per-event views for each action instead of caching them (less memory, about 6x slower on 1M impressions)")
     p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's, 80%% of RAM)")
     args = p.parse_args(argv)
     try:
