@@ -11,13 +11,14 @@
 
 use std::collections::HashMap;
 
-use safetensors::{Dtype, SafeTensorError, SafeTensors};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::error::BlobError;
+use crate::error::{BlobError, RequestError, RequestErrorKind};
+use crate::json::Json;
+use crate::read::{array_of, integer, number, optional, required, string};
 use crate::fusion::ActionSpace;
 use crate::nn::{Actor, Dense};
-use crate::schema::{Feature, PolicyKind, Schema};
+use crate::schema::{Feature, FeatureGroup, PolicyKind, Schema};
 
 /// Bound on action ranges: powers and biases beyond it overflow the fusion.
 pub const ACTION_LIMIT: f32 = 1e4;
@@ -26,7 +27,7 @@ pub const ACTION_LIMIT: f32 = 1e4;
 pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything about a policy that is not a tensor.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BlobMeta {
     pub kind: PolicyKind,
     pub objectives: Vec<String>,
@@ -38,14 +39,59 @@ pub struct BlobMeta {
     /// The behaviour policy's normalised action, the centre of the exploration box.
     pub baseline_action: Vec<f32>,
     /// Hidden widths of the actor (empty for static).
-    #[serde(default)]
     pub hidden: Vec<usize>,
     /// Training configuration, kept for provenance.
-    #[serde(default)]
-    pub config: serde_json::Value,
+    pub config: Json,
     /// Training summary (metrics, timings), kept for provenance.
-    #[serde(default)]
-    pub summary: serde_json::Value,
+    pub summary: Json,
+}
+
+impl BlobMeta {
+    /// Reads the `mtfuse` metadata entry. Keys it does not know are
+    /// ignored, as they were when serde read it.
+    pub fn from_json_text(text: &str) -> Result<BlobMeta, BlobError> {
+        let v = Json::parse(text).map_err(|e| BlobError::BadMetadata(format!("mtfuse metadata is not JSON: {e}")))?;
+        read_meta(&v).map_err(|e| BlobError::BadMetadata(e.to_string()))
+    }
+}
+
+fn read_meta(v: &Json) -> Result<BlobMeta, RequestError> {
+    let top = |key: &str| required(v, "", key);
+    let kind = match string(top("kind")?, "kind")?.as_str() {
+        "static" => PolicyKind::Static,
+        "user-level" => PolicyKind::UserLevel,
+        "enhanced" => PolicyKind::Enhanced,
+        other => return Err(RequestError::new(RequestErrorKind::Malformed, "kind", format!("is \"{other}\", expected static, user-level or enhanced"))),
+    };
+    let floats = |key: &str| array_of(top(key)?, key, |x, p| Ok(number(x, p)? as f32));
+    let feature = |x: &Json, p: &str| {
+        let group = match string(required(x, p, "group")?, &format!("{p}.group"))?.as_str() {
+            "user" => FeatureGroup::User,
+            "context" => FeatureGroup::Context,
+            "item" => FeatureGroup::Item,
+            "score" => FeatureGroup::Score,
+            "request" => FeatureGroup::Request,
+            other => return Err(RequestError::new(RequestErrorKind::Malformed, format!("{p}.group"), format!("is \"{other}\", expected user, context, item, score or request"))),
+        };
+        let name = string(required(x, p, "name")?, &format!("{p}.name"))?;
+        let mean = number(required(x, p, "mean")?, &format!("{p}.mean"))? as f32;
+        let std = number(required(x, p, "std")?, &format!("{p}.std"))? as f32;
+        Ok(Feature { name, group, mean, std })
+    };
+    Ok(BlobMeta {
+        kind,
+        objectives: array_of(top("objectives")?, "objectives", string)?,
+        features: array_of(top("features")?, "features", feature)?,
+        action_low: floats("action_low")?,
+        action_high: floats("action_high")?,
+        baseline_action: floats("baseline_action")?,
+        hidden: match optional(v, "hidden") {
+            Some(h) => array_of(h, "hidden", |x, p| Ok(integer(x, p, 0.0, u32::MAX as f64)? as usize))?,
+            None => Vec::new(),
+        },
+        config: optional(v, "config").cloned().unwrap_or_default(),
+        summary: optional(v, "summary").cloned().unwrap_or_default(),
+    })
 }
 
 /// The learned part of a policy.
@@ -127,16 +173,6 @@ pub fn content_checksum<'a>(meta_json: &str, tensors: impl IntoIterator<Item = (
     format!("crc32:{:08x}", c.finish())
 }
 
-/// Checks a parsed file's `checksum` against its content.
-pub(crate) fn verify_checksum(st: &SafeTensors, expected: &str, meta_json: &str) -> Result<(), BlobError> {
-    let views = st.tensors();
-    let actual = content_checksum(meta_json, views.iter().map(|(n, v)| (n.as_str(), v.data())));
-    if actual != expected {
-        return Err(BlobError::BadChecksum { expected: expected.to_string(), actual });
-    }
-    Ok(())
-}
-
 /// Tensor names and shapes a blob with this metadata must hold.
 fn expected_tensors(meta: &BlobMeta, schema: &Schema) -> Vec<(String, Vec<usize>)> {
     let k = schema.k();
@@ -156,89 +192,168 @@ fn expected_tensors(meta: &BlobMeta, schema: &Schema) -> Vec<(String, Vec<usize>
     }
 }
 
-/// Where the data section should end, read from the raw header so that a
-/// truncated file gets a precise message rather than a generic parse error.
-fn described_len(bytes: &[u8]) -> Result<usize, BlobError> {
+/// One tensor's entry in a safetensors header.
+struct TensorEntry {
+    name: String,
+    dtype: String,
+    shape: Vec<usize>,
+    start: usize,
+    end: usize,
+}
+
+/// A safetensors header, checked against the file: every tensor's offsets
+/// are in bounds, contiguous from 0, and as long as its shape and dtype say.
+/// Read here rather than by the safetensors crate, whose serde_json parse
+/// was a fifth of the wasm module.
+struct Header {
+    tensors: Vec<TensorEntry>,
+    metadata: Vec<(String, String)>,
+    data_start: usize,
+}
+
+fn dtype_size(dtype: &str) -> Option<usize> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
+        "U16" | "I16" | "F16" | "BF16" => 2,
+        "U32" | "I32" | "F32" => 4,
+        "U64" | "I64" | "F64" => 8,
+        _ => return None,
+    })
+}
+
+/// A tensor's entry with its offsets as read; they are checked against the
+/// file's length before [`TensorEntry::fits`] relies on them.
+fn read_tensor_entry(name: &str, info: &Json) -> Result<TensorEntry, String> {
+    let bad = |what: &str| format!("tensor \"{name}\": {what}");
+    // Saturating: an offset of 2^64 is a truncation to report, not a wrap.
+    let int = |v: &Json| match v {
+        Json::Num(x) if x.fract() == 0.0 && *x >= 0.0 => Some(if *x >= usize::MAX as f64 { usize::MAX } else { *x as usize }),
+        _ => None,
+    };
+    let Json::Obj(_) = info else { return Err(bad("its entry is not an object")) };
+    let dtype = match info.get("dtype") {
+        Some(Json::Str(d)) if dtype_size(d).is_some() => d.clone(),
+        _ => return Err(bad("dtype is missing or unknown")),
+    };
+    let shape = match info.get("shape") {
+        Some(Json::Arr(a)) => a.iter().map(int).collect::<Option<Vec<usize>>>(),
+        _ => None,
+    };
+    let shape = shape.ok_or_else(|| bad("shape is not a list of sizes"))?;
+    let (start, end) = match info.get("data_offsets") {
+        Some(Json::Arr(a)) if a.len() == 2 => (int(&a[0]), int(&a[1])),
+        _ => (None, None),
+    };
+    let (Some(start), Some(end)) = (start, end) else { return Err(bad("data_offsets is not [start, end]")) };
+    Ok(TensorEntry { name: name.to_string(), dtype, shape, start, end })
+}
+
+impl TensorEntry {
+    /// Whether its shape and dtype fill exactly its byte range.
+    fn fits(&self) -> Result<(), String> {
+        let elements = self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let bytes = elements.and_then(|n| n.checked_mul(dtype_size(&self.dtype).unwrap_or(1)));
+        if self.start > self.end || bytes != Some(self.end - self.start) {
+            return Err(format!("tensor \"{}\": shape {:?} of {} does not fit data_offsets [{}, {}]", self.name, self.shape, self.dtype, self.start, self.end));
+        }
+        Ok(())
+    }
+}
+
+fn read_header(bytes: &[u8]) -> Result<Header, BlobError> {
+    let not = |m: String| BlobError::NotSafetensors(m);
     if bytes.len() < 8 {
         return Err(BlobError::Truncated { got: bytes.len(), need: 8 });
     }
     // Lengths stay u64 until checked: `as usize` would truncate on wasm32.
     let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     if n > 100_000_000 {
-        return Err(BlobError::NotSafetensors(format!("header length {n} is implausible")));
+        return Err(not(format!("header length {n} is implausible")));
     }
-    let header_end = 8 + n as usize;
-    if bytes.len() < header_end {
-        return Err(BlobError::Truncated { got: bytes.len(), need: header_end });
+    let data_start = 8 + n as usize;
+    if bytes.len() < data_start {
+        return Err(BlobError::Truncated { got: bytes.len(), need: data_start });
     }
-    let header: HashMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..header_end])
-        .map_err(|e| BlobError::NotSafetensors(format!("header is not JSON: {e}")))?;
-    let mut end = 0u64;
-    for (name, info) in &header {
-        if name == "__metadata__" {
+    let text = std::str::from_utf8(&bytes[8..data_start]).map_err(|_| not("header is not UTF-8".into()))?;
+    let header = Json::parse(text).map_err(|e| not(format!("header is not JSON: {e}")))?;
+    let Json::Obj(entries) = header else { return Err(not("header is not a JSON object".into())) };
+    let (mut tensors, mut metadata) = (Vec::new(), Vec::new());
+    for (name, info) in &entries {
+        if name != "__metadata__" {
+            tensors.push(read_tensor_entry(name, info).map_err(not)?);
             continue;
         }
-        let stop = info.get("data_offsets").and_then(|o| o.get(1)).and_then(|v| v.as_u64());
-        match stop {
-            Some(s) => end = end.max(s),
-            None => return Err(BlobError::NotSafetensors(format!("tensor \"{name}\" has no data_offsets"))),
+        let Json::Obj(md) = info else { return Err(not("__metadata__ is not an object".into())) };
+        for (k, v) in md {
+            let Json::Str(v) = v else { return Err(not(format!("__metadata__ value \"{k}\" is not a string"))) };
+            metadata.push((k.clone(), v.clone()));
         }
     }
     // A need beyond the address space is reported as the largest one.
-    let need = (header_end as u64).checked_add(end).and_then(|v| usize::try_from(v).ok()).unwrap_or(usize::MAX);
-    Ok(need)
+    let last = tensors.iter().map(|t| t.end).max().unwrap_or(0);
+    let need = data_start.checked_add(last).unwrap_or(usize::MAX);
+    if bytes.len() < need {
+        return Err(BlobError::Truncated { got: bytes.len(), need });
+    }
+    if bytes.len() > need {
+        return Err(BlobError::TrailingBytes { extra: bytes.len() - need });
+    }
+    tensors.sort_by_key(|t| (t.start, t.end));
+    let mut at = 0;
+    for t in &tensors {
+        t.fits().map_err(not)?;
+        if t.start != at {
+            return Err(not(format!("tensor \"{}\" starts at byte {}, expected {at}: tensors overlap or leave a gap", t.name, t.start)));
+        }
+        at = t.end;
+    }
+    Ok(Header { tensors, metadata, data_start })
 }
 
 impl Blob {
     /// Parses and validates a blob. Never panics on any input.
     pub fn from_bytes(bytes: &[u8]) -> Result<Blob, BlobError> {
-        let need = described_len(bytes)?;
-        if bytes.len() < need {
-            return Err(BlobError::Truncated { got: bytes.len(), need });
-        }
-        if bytes.len() > need {
-            return Err(BlobError::TrailingBytes { extra: bytes.len() - need });
-        }
-        let st = SafeTensors::deserialize(bytes).map_err(|e| match e {
-            SafeTensorError::MetadataIncompleteBuffer => BlobError::Truncated { got: bytes.len(), need },
-            other => BlobError::NotSafetensors(other.to_string()),
-        })?;
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| BlobError::NotSafetensors(e.to_string()))?;
-        let md = header.metadata().clone().unwrap_or_default();
-        let get = |key: &'static str| md.get(key).ok_or(BlobError::MissingMetadata(key));
-        if get("format")? != "mtfuse" {
-            return Err(BlobError::BadMetadata(format!("format is \"{}\", expected \"mtfuse\"", md["format"])));
+        let header = read_header(bytes)?;
+        let data = |t: &TensorEntry| &bytes[header.data_start + t.start..header.data_start + t.end];
+        let get = |key: &'static str| header.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).ok_or(BlobError::MissingMetadata(key));
+        let format = get("format")?;
+        if format != "mtfuse" {
+            return Err(BlobError::BadMetadata(format!("format is \"{format}\", expected \"mtfuse\"")));
         }
         let version = get("format_version")?;
         if version.parse::<u32>() != Ok(FORMAT_VERSION) {
-            return Err(BlobError::UnknownVersion { found: version.clone(), supported: FORMAT_VERSION });
+            return Err(BlobError::UnknownVersion { found: version.to_string(), supported: FORMAT_VERSION });
         }
         let meta_json = get("mtfuse")?;
-        verify_checksum(&st, get("checksum")?, meta_json)?;
-        let meta: BlobMeta = serde_json::from_str(meta_json).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
+        let expected = get("checksum")?;
+        let actual = content_checksum(meta_json, header.tensors.iter().map(|t| (t.name.as_str(), data(t))));
+        if actual != expected {
+            return Err(BlobError::BadChecksum { expected: expected.to_string(), actual });
+        }
+        let meta = BlobMeta::from_json_text(meta_json)?;
         let schema = Schema::new(meta.kind, meta.objectives.clone(), meta.features.clone())?;
         let actions = check_actions(&meta, &schema)?;
 
         let expected = expected_tensors(&meta, &schema);
         // A tensor the metadata does not describe is a mistake in whatever
         // wrote the blob (an optimizer state, a renamed layer), not something to ignore.
-        if let Some(extra) = st.names().into_iter().find(|n| !expected.iter().any(|(e, _)| e == *n)) {
-            return Err(BlobError::ExtraTensor { name: extra.to_string(), expected: expected.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ") });
+        if let Some(extra) = header.tensors.iter().find(|t| !expected.iter().any(|(e, _)| *e == t.name)) {
+            return Err(BlobError::ExtraTensor { name: extra.name.clone(), expected: expected.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ") });
         }
         let mut tensors = HashMap::new();
         for (name, shape) in expected {
-            let view = st.tensor(&name).map_err(|_| BlobError::MissingTensor(name.clone()))?;
-            if view.dtype() != Dtype::F32 {
-                return Err(BlobError::WrongDtype { name, got: format!("{:?}", view.dtype()) });
+            let t = header.tensors.iter().find(|t| t.name == name).ok_or_else(|| BlobError::MissingTensor(name.clone()))?;
+            if t.dtype != "F32" {
+                return Err(BlobError::WrongDtype { name, got: t.dtype.clone() });
             }
-            if view.shape() != shape.as_slice() {
-                return Err(BlobError::ShapeMismatch { name, got: view.shape().to_vec(), want: shape });
+            if t.shape != shape {
+                return Err(BlobError::ShapeMismatch { name, got: t.shape.clone(), want: shape });
             }
-            let data: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
-            if let Some(index) = data.iter().position(|v| !v.is_finite()) {
+            let values: Vec<f32> = data(t).chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
                 return Err(BlobError::NonFinite { name, index });
             }
-            tensors.insert(name, (shape, data));
+            tensors.insert(name, (shape, values));
         }
         let weights = match meta.kind {
             PolicyKind::Static => PolicyWeights::Static(tensors.remove("static.action").expect("checked above").1),
@@ -322,7 +437,6 @@ pub const DEFAULT_OBJECTIVES: [&str; 7] = ["click", "long_view", "like", "follow
 #[cfg(not(target_arch = "wasm32"))]
 pub fn random_policy(kind: PolicyKind, [users, contexts, items]: [usize; 3], hidden: &[usize], seed: u64) -> (BlobMeta, PolicyWeights) {
     use rand::{Rng, SeedableRng};
-    use crate::schema::FeatureGroup;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let feat = |name: String, group| Feature { name, group, mean: 0.0, std: 1.0 };
     let mut features: Vec<Feature> = (0..users).map(|i| feat(format!("u{i}"), FeatureGroup::User)).collect();
@@ -371,8 +485,8 @@ pub fn random_policy(kind: PolicyKind, [users, contexts, items]: [usize; 3], hid
         action_high,
         baseline_action: vec![0.0; 2 * k],
         hidden,
-        config: serde_json::json!({"random_weights_seed": seed}),
-        summary: serde_json::Value::Null,
+        config: serde_json::json!({"random_weights_seed": seed}).into(),
+        summary: Json::Null,
     };
     (meta, weights)
 }

@@ -16,6 +16,7 @@ pub mod exploration;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
 pub mod fusion;
+pub mod json;
 pub mod log_line;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod logs;
@@ -25,6 +26,7 @@ pub mod pack;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod ope;
 pub mod ranker;
+pub mod read;
 pub mod rng;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod rl;

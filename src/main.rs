@@ -481,7 +481,7 @@ mod cli {
                     (Some(_), kind) => return Err(format!("--action: {} is a {} blob, not a static one", like.display(), kind.as_str()).into()),
                 };
                 let mut meta = base.meta.clone();
-                meta.summary = serde_json::json!({"algo": "random", "like": like.display().to_string(), "seed": a.seed, "action": a.action});
+                meta.summary = serde_json::json!({"algo": "random", "like": like.display().to_string(), "seed": a.seed, "action": a.action}).into();
                 (meta, weights)
             }
         };

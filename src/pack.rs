@@ -167,8 +167,8 @@ pub fn pack(weights: &[u8], schema_toml: &str, layout: Layout) -> Result<Vec<u8>
         action_high: narrow(&file.action_high),
         baseline_action,
         hidden: file.hidden,
-        config: serde_json::Value::Null,
-        summary: serde_json::json!({"packed_by": format!("mtfuse pack {}", env!("CARGO_PKG_VERSION"))}),
+        config: crate::json::Json::Null,
+        summary: serde_json::json!({"packed_by": format!("mtfuse pack {}", env!("CARGO_PKG_VERSION"))}).into(),
     };
     let schema = Schema::new(meta.kind, meta.objectives.clone(), meta.features.clone())?;
     let st = SafeTensors::deserialize(weights).map_err(|e| PackError::NotSafetensors(e.to_string()))?;

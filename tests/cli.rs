@@ -66,7 +66,7 @@ fn simulate_writes_a_log_that_train_learns_from() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ranker = mtfuse::Ranker::from_bytes(&std::fs::read(&blob).unwrap()).unwrap();
     assert_eq!(ranker.kind(), mtfuse::PolicyKind::Enhanced);
-    assert_eq!(ranker.blob().meta.summary["source"], "log");
+    assert_eq!(ranker.blob().meta.summary["source"], mtfuse::json::Json::Str("log".into()));
 
     // The static search from logs scores candidates by importance sampling.
     let static_blob = dir.join("static.safetensors");
@@ -74,7 +74,7 @@ fn simulate_writes_a_log_that_train_learns_from() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ranker = mtfuse::Ranker::from_bytes(&std::fs::read(&static_blob).unwrap()).unwrap();
     assert_eq!(ranker.kind(), mtfuse::PolicyKind::Static);
-    assert!(ranker.blob().meta.summary["kept_search"].is_boolean(), "{}", ranker.blob().meta.summary);
+    assert!(matches!(ranker.blob().meta.summary["kept_search"], mtfuse::json::Json::Bool(_)), "{}", ranker.blob().meta.summary);
     let (ok, err) = mtfuse(&["simulate", "--policy", "models/static.safetensors", "--sessions", "2", "--log", log.to_str().unwrap(), "--explore", "2"]);
     assert!(!ok && err.contains("--explore: 2 is not a half-width in [0, 1]"), "{err}");
     let (ok, err) = mtfuse(&["simulate", "--policy", "models/static.safetensors", "--sessions", "2", "--explore", "0.1"]);

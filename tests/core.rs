@@ -206,7 +206,7 @@ fn edited_metadata_fails_the_checksum() {
         if edit.contains("std") {
             meta.features[0].std *= 2.0;
         } else {
-            meta.summary = serde_json::json!({"note": "edited"});
+            meta.summary = serde_json::json!({"note": "edited"}).into();
         }
         md.insert("mtfuse".into(), serde_json::to_string(&meta).unwrap());
         let resaved = safetensors::serialize(st.tensors(), Some(md)).unwrap();

@@ -70,8 +70,8 @@ impl BlobSpec<'_> {
             action_high,
             baseline_action: self.baseline.clone(),
             hidden: self.hidden.clone(),
-            config: serde_json::to_value(self.cfg).expect("config serialises"),
-            summary,
+            config: serde_json::to_value(self.cfg).expect("config serialises").into(),
+            summary: summary.into(),
         }
     }
 

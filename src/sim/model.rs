@@ -283,7 +283,7 @@ impl Simulator {
         }
         let expected = md.get("checksum").ok_or(BlobError::MissingMetadata("checksum"))?;
         let json = md.get("simulator").ok_or(BlobError::MissingMetadata("simulator"))?;
-        crate::blob::verify_checksum(&st, expected, json)?;
+        verify_checksum(&st, expected, json)?;
         let mut sim: Simulator = serde_json::from_str(json).map_err(|e| BlobError::BadMetadata(e.to_string()))?;
         let read = |name: &str| -> Result<Vec<f32>, BlobError> {
             let v = st.tensor(name).map_err(|_| BlobError::MissingTensor(name.into()))?;
@@ -441,3 +441,14 @@ impl Simulator {
         self.config.temper_base + self.config.temper_span * self.user_temper[user]
     }
 }
+
+/// Checks a parsed file's `checksum` against its content.
+fn verify_checksum(st: &safetensors::SafeTensors, expected: &str, meta_json: &str) -> Result<(), BlobError> {
+    let views = st.tensors();
+    let actual = crate::blob::content_checksum(meta_json, views.iter().map(|(n, v)| (n.as_str(), v.data())));
+    if actual != expected {
+        return Err(BlobError::BadChecksum { expected: expected.to_string(), actual });
+    }
+    Ok(())
+}
+

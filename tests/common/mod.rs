@@ -41,8 +41,8 @@ pub fn meta(kind: PolicyKind, hidden: Vec<usize>) -> BlobMeta {
         action_high: vec![2.0, 2.0, 0.0, 1.0, 1.0, 1.0],
         baseline_action: vec![0.0; 6],
         hidden,
-        config: serde_json::json!({"note": "test fixture"}),
-        summary: serde_json::Value::Null,
+        config: serde_json::json!({"note": "test fixture"}).into(),
+        summary: mtfuse::json::Json::Null,
     }
 }
 
