@@ -35,7 +35,7 @@ pub fn blob(data: &[u8]) {
 /// Any bytes as a JSON rank request to the tiny fixture blob.
 pub fn request(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(req) = mtfuse::ranker::request_from(&mut serde_json::Deserializer::from_str(text)) else { return };
+    let Ok(req) = mtfuse::RankRequest::from_json_text(text) else { return };
     let mut r = Ranker::from_bytes(TINY).expect("the fixture loads");
     if let Ok(items) = r.rank(&req) {
         let scores: Vec<f32> = items.iter().map(|i| i.score).collect();

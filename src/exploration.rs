@@ -6,7 +6,10 @@
 
 use rand::rngs::StdRng;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json::Json;
+use crate::read;
 
 use crate::error::{RequestError, RequestErrorKind};
 use crate::ranker::{RankedItem, Ranking};
@@ -85,18 +88,25 @@ pub const MAX_SEED: u64 = (1 << 53) - 1;
 
 /// What a caller asks for: `{ width, seed?, perItem? }` (the wasm API's
 /// `explore` option and the edge worker's `explore` field).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExploreOptions {
     pub width: f64,
     /// Makes the noise reproducible; without it the platform's secure random source picks one.
-    #[serde(default)]
     pub seed: Option<f64>,
-    #[serde(default)]
     pub per_item: bool,
 }
 
 impl ExploreOptions {
+    pub fn from_json(v: &Json, path: &str) -> Result<ExploreOptions, RequestError> {
+        read::object(v, path, &["width", "seed", "perItem"])?;
+        Ok(ExploreOptions {
+            width: read::number(read::required(v, path, "width")?, &read::join(path, "width"))?,
+            seed: read::optional(v, "seed").map(|s| read::number(s, &read::join(path, "seed"))).transpose()?,
+            per_item: read::optional(v, "perItem").map_or(Ok(false), |b| read::boolean(b, &read::join(path, "perItem")))?,
+        })
+    }
+
     /// The checked spec and the seed, `fresh()` when the caller gave none.
     pub fn resolve(&self, fresh: impl FnOnce() -> u64) -> Result<(ExploreSpec, u64), RequestError> {
         let spec = ExploreSpec::new(self.width as f32, self.per_item)?;
@@ -118,8 +128,8 @@ impl ExploreOptions {
 /// What the log needs of one explored ranking, beside the request itself:
 /// the behaviour policy's id, the noise, and per candidate the policy's
 /// normalised action (`base`) and the one ranked with (`actions`).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ExploreRecord {
     /// `crc32:` and the CRC-32 of the serving blob's bytes.
     pub behaviour: String,
@@ -134,6 +144,25 @@ pub struct ExploreRecord {
 }
 
 impl ExploreRecord {
+    pub fn from_json(v: &Json, path: &str) -> Result<ExploreRecord, RequestError> {
+        read::object(v, path, &["behaviour", "explore", "perItem", "seed", "base", "actions", "shown"])?;
+        let field = |key: &str| read::required(v, path, key).map(|x| (x, read::join(path, key)));
+        let rows = |key: &str| {
+            let (x, p) = field(key)?;
+            read::array_of(x, &p, |row, p| read::array_of(row, p, |x, p| Ok(read::number(x, p)? as f32)))
+        };
+        let ((behaviour, b), (explore, e), (per_item, pi), (seed, s), (shown, sh)) = (field("behaviour")?, field("explore")?, field("perItem")?, field("seed")?, field("shown")?);
+        Ok(ExploreRecord {
+            behaviour: read::string(behaviour, &b)?,
+            explore: read::number(explore, &e)? as f32,
+            per_item: read::boolean(per_item, &pi)?,
+            seed: read::integer(seed, &s, 0.0, u64::MAX as f64)? as u64,
+            base: rows("base")?,
+            actions: rows("actions")?,
+            shown: read::array_of(shown, &sh, |x, p| Ok(read::integer(x, p, 0.0, u32::MAX as f64)? as u32))?,
+        })
+    }
+
     /// The record of an explored ranking of `n` candidates.
     pub fn of(
         r: &Ranking,

@@ -329,7 +329,6 @@ impl Parser<'_> {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl serde::Serialize for Json {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{SerializeMap, SerializeSeq};

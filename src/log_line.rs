@@ -7,18 +7,20 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{RequestError, RequestErrorKind};
 use crate::exploration::{ExploreRecord, MAX_WIDTH};
+use crate::json::Json;
+use crate::read;
 use crate::ranker::{check_unique_ids, fill_named, fill_scores, RankItem, MAX_ITEMS};
 use crate::schema::{FeatureGroup, Schema};
 
 /// Actions may sit this far outside the exploration box (f32 rounding).
 const BOX_SLACK: f32 = 1e-4;
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LogLine {
     pub session: String,
     /// Request index within the session, from 0.
@@ -26,9 +28,7 @@ pub struct LogLine {
     pub timestamp_ms: i64,
     /// This request ended the session.
     pub done: bool,
-    #[serde(default)]
     pub user: BTreeMap<String, Option<f64>>,
-    #[serde(default)]
     pub context: BTreeMap<String, Option<f64>>,
     /// Every candidate of the request, shown or not, as it was ranked.
     pub items: Vec<RankItem>,
@@ -38,12 +38,42 @@ pub struct LogLine {
 }
 
 /// What the user did with one shown item.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ItemResponse {
     /// The observed signal of every objective (0 or 1 for events).
     pub signals: BTreeMap<String, Option<f64>>,
     pub play_s: Option<f64>,
+}
+
+impl LogLine {
+    /// Parses one NDJSON line, naming the path of the first bad field.
+    pub fn from_json_text(text: &str) -> Result<LogLine, RequestError> {
+        LogLine::from_json(&read::parse(text, "line")?)
+    }
+
+    pub fn from_json(v: &Json) -> Result<LogLine, RequestError> {
+        const FIELDS: [&str; 9] = ["session", "request", "timestampMs", "done", "user", "context", "items", "record", "responses"];
+        read::object(v, "", &FIELDS)?;
+        let field = |key: &str| read::required(v, "", key);
+        let response = |x: &Json, p: &str| {
+            read::object(x, p, &["signals", "playS"])?;
+            let signals = read::number_map(read::required(x, p, "signals")?, &read::join(p, "signals"))?;
+            let play_s = read::optional(x, "playS").map(|t| read::number(t, &read::join(p, "playS"))).transpose()?;
+            Ok(ItemResponse { signals, play_s })
+        };
+        Ok(LogLine {
+            session: read::string(field("session")?, "session")?,
+            request: read::integer(field("request")?, "request", 0.0, u32::MAX as f64)? as u32,
+            timestamp_ms: read::integer(field("timestampMs")?, "timestampMs", -9e15, 9e15)? as i64,
+            done: read::boolean(field("done")?, "done")?,
+            user: read::number_map_or_empty(v, "", "user")?,
+            context: read::number_map_or_empty(v, "", "context")?,
+            items: read::array_of(field("items")?, "items", RankItem::from_json)?,
+            record: ExploreRecord::from_json(field("record")?, "record")?,
+            responses: read::array_of(field("responses")?, "responses", response)?,
+        })
+    }
 }
 
 /// A checked line's values in schema order, ready for the session log.

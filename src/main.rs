@@ -438,7 +438,8 @@ mod cli {
             Command::Rank { blob, request } => {
                 let mut r = load(&blob)?;
                 let text = read(&request)?;
-                let req = mtfuse::ranker::request_from(&mut serde_json::Deserializer::from_slice(&text))?;
+                let text = String::from_utf8(text).context(|| format!("{} is not UTF-8 text", request.display()))?;
+                let req = mtfuse::RankRequest::from_json_text(&text)?;
                 let ranked = r.rank(&req)?;
                 say!("{}", serde_json::to_string_pretty(&ranked)?);
             }

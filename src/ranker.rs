@@ -7,12 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::blob::{Blob, PolicyWeights};
 use crate::error::{BlobError, RequestError, RequestErrorKind};
 use crate::exploration::{explore_actions, ExploreRecord, ExploreSpec, ExploredRanking};
 use crate::fusion::{fuse, top_k};
+use crate::json::Json;
+use crate::read;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use crate::nn::ActorScratch;
@@ -53,32 +55,6 @@ pub struct Columns<'a> {
     pub scores: &'a [f32],
 }
 
-/// Deserialises a request from any serde source (JSON text, a JS object),
-/// reporting the path of the first bad field: `items[2].scores.click: invalid type…`.
-pub fn request_from<'de, D: serde::Deserializer<'de>>(de: D) -> Result<RankRequest, RequestError> {
-    parse_from(de)
-}
-
-/// Deserialises any request-like value (rank options, log lines) with the
-/// errors of [`request_from`].
-pub fn parse_from<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(de: D) -> Result<T, RequestError> {
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "request".to_string() } else { path };
-        let msg = e.into_inner().to_string();
-        // serde-wasm-bindgen wraps messages as JS errors, which print with a prefix.
-        let msg = msg.strip_prefix("Error: ").unwrap_or(&msg);
-        let kind = if msg.starts_with("unknown field") {
-            RequestErrorKind::Unknown
-        } else if msg.starts_with("missing field") {
-            RequestErrorKind::Missing
-        } else {
-            RequestErrorKind::Malformed
-        };
-        RequestError::new(kind, field, msg)
-    })
-}
-
 /// An item id as the caller sent it, returned unchanged.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -105,8 +81,7 @@ pub fn check_unique_ids<'a>(ids: impl Iterator<Item = &'a ItemId>) -> Result<(),
             ItemId::Str(s) => Key::Str(s),
         };
         if let Some(first) = seen.insert(key, j) {
-            let shown = serde_json::to_string(id).unwrap_or_default();
-            return Err(RequestError::new(RequestErrorKind::Duplicate, format!("items[{j}].id"), format!("{shown} repeats items[{first}].id; ids must be unique")));
+            return Err(RequestError::new(RequestErrorKind::Duplicate, format!("items[{j}].id"), format!("{id} repeats items[{first}].id; ids must be unique")));
         }
     }
     Ok(())
@@ -115,94 +90,81 @@ pub fn check_unique_ids<'a>(ids: impl Iterator<Item = &'a ItemId>) -> Result<(),
 /// Integral numbers below 2^53 in magnitude are ids that JSON round-trips exactly.
 const MAX_SAFE_INT: f64 = 9_007_199_254_740_992.0;
 
-/// Reads an id from any serde source; the error says what JSON wants ("a
-/// string or a number"), not which Rust variant failed.
-impl<'de> Deserialize<'de> for ItemId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ItemId, D::Error> {
-        struct Id;
-        impl serde::de::Visitor<'_> for Id {
-            type Value = ItemId;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string or a number")
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<ItemId, E> {
-                Ok(ItemId::Int(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<ItemId, E> {
-                Ok(i64::try_from(v).map_or(ItemId::Num(v as f64), ItemId::Int))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<ItemId, E> {
-                Ok(if v.fract() == 0.0 && v.abs() < MAX_SAFE_INT { ItemId::Int(v as i64) } else { ItemId::Num(v) })
-            }
-            fn visit_str<E>(self, v: &str) -> Result<ItemId, E> {
-                Ok(ItemId::Str(v.to_string()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<ItemId, E> {
-                Ok(ItemId::Str(v))
-            }
+impl ItemId {
+    /// Reads an id; the error says what JSON wants, not which variant failed.
+    pub fn from_json(v: &Json, path: &str) -> Result<ItemId, RequestError> {
+        match v {
+            Json::Num(x) if x.fract() == 0.0 && x.abs() < MAX_SAFE_INT => Ok(ItemId::Int(*x as i64)),
+            Json::Num(x) => Ok(ItemId::Num(*x)),
+            Json::Str(s) => Ok(ItemId::Str(s.clone())),
+            v => Err(read::wrong_type(path, v, "a string or a number")),
         }
-        d.deserialize_any(Id)
     }
 }
 
-/// Reads `topK` as an integer, from an integral number too (JS sends
-/// numbers as floats); the error names what JSON wants.
-fn top_k_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    struct TopK;
-    impl<'v> serde::de::Visitor<'v> for TopK {
-        type Value = Option<i64>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an integer from 1 to the number of items")
-        }
-        fn visit_i64<E>(self, v: i64) -> Result<Option<i64>, E> {
-            Ok(Some(v))
-        }
-        fn visit_u64<E>(self, v: u64) -> Result<Option<i64>, E> {
-            Ok(Some(i64::try_from(v).unwrap_or(i64::MAX)))
-        }
-        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Option<i64>, E> {
-            if v.fract() == 0.0 && v.abs() < MAX_SAFE_INT {
-                Ok(Some(v as i64))
-            } else {
-                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
-            }
-        }
-        fn visit_unit<E>(self) -> Result<Option<i64>, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Option<i64>, E> {
-            Ok(None)
-        }
-        fn visit_some<S: serde::Deserializer<'v>>(self, d: S) -> Result<Option<i64>, S::Error> {
-            d.deserialize_any(self)
+/// As JSON: a number or a quoted string.
+impl std::fmt::Display for ItemId {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            ItemId::Int(i) => write!(f, "{i}"),
+            ItemId::Num(x) => write!(f, "{}", Json::Num(*x)),
+            ItemId::Str(s) => write!(f, "{}", Json::Str(s.clone())),
         }
     }
-    d.deserialize_option(TopK)
+}
+
+impl RankRequest {
+    /// Parses a request from JSON text, naming the path of the first bad
+    /// field: `items[2].scores.click: is a string ("x"), expected a number`.
+    pub fn from_json_text(text: &str) -> Result<RankRequest, RequestError> {
+        RankRequest::from_json(&read::parse(text, "request")?)
+    }
+
+    pub fn from_json(v: &Json) -> Result<RankRequest, RequestError> {
+        read::object(v, "", &["user", "context", "items", "topK", "withActions"])?;
+        let top_k = match read::optional(v, "topK") {
+            None => None,
+            Some(Json::Num(x)) if x.fract() == 0.0 && x.abs() < MAX_SAFE_INT => Some(*x as i64),
+            Some(t) => return Err(read::wrong_type("topK", t, "an integer from 1 to the number of items")),
+        };
+        Ok(RankRequest {
+            user: read::number_map_or_empty(v, "", "user")?,
+            context: read::number_map_or_empty(v, "", "context")?,
+            items: read::array_of(read::required(v, "", "items")?, "items", RankItem::from_json)?,
+            top_k,
+            with_actions: read::optional(v, "withActions").map_or(Ok(false), |b| read::boolean(b, "withActions"))?,
+        })
+    }
+}
+
+impl RankItem {
+    pub fn from_json(v: &Json, path: &str) -> Result<RankItem, RequestError> {
+        read::object(v, path, &["id", "scores", "features"])?;
+        Ok(RankItem {
+            id: ItemId::from_json(read::required(v, path, "id")?, &read::join(path, "id"))?,
+            scores: read::number_map(read::required(v, path, "scores")?, &read::join(path, "scores"))?,
+            features: read::number_map_or_empty(v, path, "features")?,
+        })
+    }
 }
 
 /// A rank request with features and scores by name.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RankRequest {
-    #[serde(default)]
     pub user: BTreeMap<String, Option<f64>>,
-    #[serde(default)]
     pub context: BTreeMap<String, Option<f64>>,
     pub items: Vec<RankItem>,
     /// How many items to return; all when absent.
-    #[serde(default, deserialize_with = "top_k_field")]
     pub top_k: Option<i64>,
     /// Include each returned item's real action (powers and biases).
-    #[serde(default)]
     pub with_actions: bool,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RankItem {
     pub id: ItemId,
     pub scores: BTreeMap<String, Option<f64>>,
-    #[serde(default)]
     pub features: BTreeMap<String, Option<f64>>,
 }
 

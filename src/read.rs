@@ -71,7 +71,7 @@ pub fn finite_f32(v: &Json, path: &str) -> Result<f32, RequestError> {
 pub fn integer(v: &Json, path: &str, lo: f64, hi: f64) -> Result<f64, RequestError> {
     let x = number(v, path)?;
     if x.fract() != 0.0 || !(lo..=hi).contains(&x) {
-        return Err(RequestError::new(RequestErrorKind::OutOfRange, path, format!("is {x}, expected an integer from {lo} to {hi}")));
+        return Err(RequestError::new(RequestErrorKind::Malformed, path, format!("is {x}, expected an integer from {lo} to {hi}")));
     }
     Ok(x)
 }

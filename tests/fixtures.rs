@@ -26,7 +26,7 @@ fn cross_target_fixtures_are_current() {
     let blob = common::enhanced_bytes();
     let request = common::request_json();
     let mut ranker = Ranker::from_bytes(&blob).unwrap();
-    let ranked = ranker.rank(&serde_json::from_value(request.clone()).unwrap()).unwrap();
+    let ranked = ranker.rank(&mtfuse::RankRequest::from_json_text(&request.to_string()).unwrap()).unwrap();
     assert_eq!(ranked.len(), 5);
     // Scores must be far enough apart that a 1e-5 difference between
     // targets cannot flip the order.

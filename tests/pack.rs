@@ -12,7 +12,7 @@ use mtfuse::{Blob, PolicyKind, Ranker};
 use safetensors::Dtype;
 
 fn ranking(bytes: &[u8]) -> Vec<mtfuse::ranker::RankedItem> {
-    let req: mtfuse::RankRequest = serde_json::from_str(&std::fs::read_to_string("tests/fixtures/shipped-request.json").unwrap()).unwrap();
+    let req = mtfuse::RankRequest::from_json_text(&std::fs::read_to_string("tests/fixtures/shipped-request.json").unwrap()).unwrap();
     Ranker::from_bytes(bytes).unwrap().rank(&req).unwrap()
 }
 

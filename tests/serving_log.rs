@@ -7,15 +7,11 @@ mod common;
 use common::*;
 use mtfuse::exploration::{ExploreOptions, ExploreSpec};
 use mtfuse::log_line::LogLine;
-use mtfuse::ranker::{parse_from, request_from};
 use mtfuse::{RankRequest, Ranker, RequestErrorKind};
 use serde_json::{json, Value};
 
 fn request() -> RankRequest {
-    request_from(&mut serde_json::Deserializer::from_str(
-        &request_json().to_string(),
-    ))
-    .unwrap()
+    RankRequest::from_json_text(&request_json().to_string()).unwrap()
 }
 
 #[test]
@@ -83,7 +79,7 @@ fn exploring_rank_records_the_box_and_a_seed_reproduces_it() {
 #[test]
 fn explore_options_name_a_bad_seed_or_width() {
     let opts = |v: Value| -> Result<ExploreOptions, mtfuse::RequestError> {
-        parse_from(&mut serde_json::Deserializer::from_str(&v.to_string()))
+        ExploreOptions::from_json(&mtfuse::json::Json::parse(&v.to_string()).unwrap(), "")
     };
     let e = opts(json!({"width": 0.1, "sed": 3})).unwrap_err();
     assert_eq!(
@@ -118,7 +114,7 @@ fn line() -> (Ranker, Value) {
     let mut r = Ranker::from_bytes(&enhanced_bytes()).unwrap();
     let mut req = request_json();
     req["topK"] = json!(2);
-    let parsed: RankRequest = serde_json::from_value(req.clone()).unwrap();
+    let parsed = RankRequest::from_json_text(&req.to_string()).unwrap();
     let out = r
         .rank_explored(&parsed, ExploreSpec::new(0.2, false).unwrap(), 3)
         .unwrap();
@@ -128,7 +124,7 @@ fn line() -> (Ranker, Value) {
 }
 
 fn check(r: &Ranker, v: &Value) -> Result<mtfuse::log_line::CheckedLine, mtfuse::RequestError> {
-    let l: LogLine = parse_from(&mut serde_json::Deserializer::from_str(&v.to_string()))?;
+    let l = LogLine::from_json_text(&v.to_string())?;
     l.check(r.schema())
 }
 
@@ -268,7 +264,7 @@ fn a_repeated_item_id_is_refused_naming_both_places() {
         let mut req = request_json();
         req["items"][1]["id"] = if shown == "7" { json!(7) } else { json!("v1") };
         req["items"][3]["id"] = second;
-        let e = r.rank(&request_from(&mut serde_json::Deserializer::from_str(&req.to_string())).unwrap()).unwrap_err();
+        let e = r.rank(&RankRequest::from_json_text(&req.to_string()).unwrap()).unwrap_err();
         assert_eq!((e.kind(), e.field()), (RequestErrorKind::Duplicate, "items[3].id"), "{e}");
         assert_eq!(e.problem(), format!("{shown} repeats items[1].id; ids must be unique"));
     }
@@ -276,5 +272,5 @@ fn a_repeated_item_id_is_refused_naming_both_places() {
     let mut req = request_json();
     req["items"][1]["id"] = json!(7);
     req["items"][3]["id"] = json!("7");
-    assert!(r.rank(&request_from(&mut serde_json::Deserializer::from_str(&req.to_string())).unwrap()).is_ok());
+    assert!(r.rank(&RankRequest::from_json_text(&req.to_string()).unwrap()).is_ok());
 }

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::fusion::ActionSpace;
 use crate::log_line::LogLine;
 use crate::logs::{stream_logs, LogError, LogSchema, LoggedRequest, SessionLogWriter, LOG_FORMAT_VERSION};
-use crate::ranker::parse_from;
 use crate::schema::{FeatureGroup, Schema};
 
 /// The reward the trainer will optimise: the business's choice, not the
@@ -88,7 +87,7 @@ pub fn import_ndjson(inputs: &[PathBuf], schema: &Schema, log_schema: LogSchema,
                 continue;
             }
             let at = |source| LogError::BadLine { path: path.clone(), line: i + 1, source };
-            let line: LogLine = parse_from(&mut serde_json::Deserializer::from_str(&text)).map_err(at)?;
+            let line = LogLine::from_json_text(&text).map_err(at)?;
             let c = line.check(schema).map_err(at)?;
             let r = line.record;
             let q = LoggedRequest {

@@ -3,7 +3,12 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{to_js, Ranker};
+use super::Ranker;
+
+/// The demo build may spend the bytes on serde-wasm-bindgen; the ranker builds do not.
+fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsError> {
+    Ok(v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
 
 /// The fitted user simulator, for the demo: realistic requests to rank, and
 /// simulated sessions under a ranker (the in-browser A/B test).
@@ -65,7 +70,7 @@ impl Simulator {
         if user as usize >= sim.n_users() {
             return Err(JsError::new(&format!("user: {user} is out of range 0..{}", sim.n_users())));
         }
-        let req = crate::ranker::request_from(serde_wasm_bindgen::Deserializer::from(request))?;
+        let req = crate::RankRequest::from_json(&super::js_json::js_to_json(&request, "", 0)?)?;
         let context = sim
             .group(crate::FeatureGroup::Context)
             .map(|f| req.context.get(&f.name).copied().flatten().map(|v| v as f32).ok_or_else(|| JsError::new(&format!("context.{}: missing", f.name))))

@@ -6,20 +6,22 @@
 //! is the demo page's simulator; `bench` (feature `bench`) exports kernel
 //! timings for `bench/`. Production ranker builds carry neither.
 
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::exploration::{ExploreOptions, ExploreRecord, ExploreSpec, ExploredRanking};
+use crate::json::Json;
 use crate::log_line::LogLine;
-use crate::ranker::{parse_from, request_from, Columns};
+use crate::ranker::{Columns, ItemId, RankRequest, RankedItem};
+use crate::read;
 
 #[cfg(feature = "bench")]
 mod bench;
 #[cfg(feature = "demo")]
 mod demo;
+mod js_json;
 mod request;
 
 use request::{ColumnBuffers, Keys};
@@ -128,8 +130,73 @@ pub fn memory_bytes() -> f64 {
     (core::arch::wasm32::memory_size(0) * 65536) as f64
 }
 
-fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
-    Ok(v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+/// A plain JS object from keys and values. Results are built this way
+/// rather than through serde-wasm-bindgen, which cost 20 KB of code.
+fn js_object(entries: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (key, value) in entries {
+        // Defining a property of a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(key), value);
+    }
+    o.into()
+}
+
+fn js_numbers<T: Copy + Into<f64>>(v: &[T]) -> JsValue {
+    v.iter().map(|&x| JsValue::from_f64(x.into())).collect::<js_sys::Array>().into()
+}
+
+fn js_strings<'a>(v: impl IntoIterator<Item = &'a str>) -> JsValue {
+    v.into_iter().map(JsValue::from_str).collect::<js_sys::Array>().into()
+}
+
+fn json_to_js(v: &Json) -> JsValue {
+    match v {
+        Json::Null => JsValue::NULL,
+        Json::Bool(b) => JsValue::from_bool(*b),
+        Json::Num(x) => JsValue::from_f64(*x),
+        Json::Str(s) => JsValue::from_str(s),
+        Json::Arr(a) => a.iter().map(json_to_js).collect::<js_sys::Array>().into(),
+        Json::Obj(m) => {
+            let entries: Vec<(&str, JsValue)> = m.iter().map(|(k, v)| (k.as_str(), json_to_js(v))).collect();
+            js_object(&entries)
+        }
+    }
+}
+
+fn id_to_js(id: &ItemId) -> JsValue {
+    match id {
+        ItemId::Int(i) => JsValue::from_f64(*i as f64),
+        ItemId::Num(x) => JsValue::from_f64(*x),
+        ItemId::Str(s) => JsValue::from_str(s),
+    }
+}
+
+fn ranked_to_js(items: &[RankedItem]) -> JsValue {
+    let item = |r: &RankedItem| {
+        let mut entries = vec![("id", id_to_js(&r.id)), ("score", JsValue::from_f64(r.score as f64))];
+        if let Some(a) = &r.action {
+            entries.push(("action", js_object(&[("powers", js_numbers(&a.powers)), ("biases", js_numbers(&a.biases))])));
+        }
+        js_object(&entries)
+    };
+    items.iter().map(item).collect::<js_sys::Array>().into()
+}
+
+fn record_to_js(r: &ExploreRecord) -> JsValue {
+    let rows = |v: &[Vec<f32>]| -> JsValue { v.iter().map(|row| js_numbers(row)).collect::<js_sys::Array>().into() };
+    js_object(&[
+        ("behaviour", JsValue::from_str(&r.behaviour)),
+        ("explore", JsValue::from_f64(r.explore as f64)),
+        ("perItem", JsValue::from_bool(r.per_item)),
+        ("seed", JsValue::from_f64(r.seed as f64)),
+        ("base", rows(&r.base)),
+        ("actions", rows(&r.actions)),
+        ("shown", js_numbers(&r.shown)),
+    ])
+}
+
+fn explored_to_js(e: &ExploredRanking) -> JsValue {
+    js_object(&[("items", ranked_to_js(&e.items)), ("record", record_to_js(&e.record))])
 }
 
 /// A loaded policy.
@@ -170,21 +237,6 @@ fn columnar_result(order: &[u32], scores: &[f32], explored: Option<ColumnarRecor
     o.into()
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SchemaView<'a> {
-    kind: &'a str,
-    objectives: &'a [String],
-    user: Vec<&'a str>,
-    context: Vec<&'a str>,
-    item: Vec<&'a str>,
-    features: &'a [crate::Feature],
-    action_low: &'a [f32],
-    action_high: &'a [f32],
-    hidden: &'a [usize],
-    summary: &'a serde_json::Value,
-}
-
 #[wasm_bindgen]
 impl Ranker {
     /// Loads a weight blob. Throws on a truncated, corrupt or inconsistent blob.
@@ -206,18 +258,28 @@ impl Ranker {
     pub fn schema(&self) -> Result<JsValue, JsError> {
         let b = self.inner.blob();
         let s = &b.schema;
-        to_js(&SchemaView {
-            kind: s.kind.as_str(),
-            objectives: &s.objectives,
-            user: s.names(crate::FeatureGroup::User).collect(),
-            context: s.names(crate::FeatureGroup::Context).collect(),
-            item: s.names(crate::FeatureGroup::Item).collect(),
-            features: &s.features,
-            action_low: &b.meta.action_low,
-            action_high: &b.meta.action_high,
-            hidden: &b.meta.hidden,
-            summary: &b.meta.summary,
-        })
+        let feature = |f: &crate::Feature| {
+            let group = match f.group {
+                crate::FeatureGroup::User => "user",
+                crate::FeatureGroup::Context => "context",
+                crate::FeatureGroup::Item => "item",
+                crate::FeatureGroup::Score => "score",
+                crate::FeatureGroup::Request => "request",
+            };
+            js_object(&[("name", JsValue::from_str(&f.name)), ("group", JsValue::from_str(group)), ("mean", JsValue::from_f64(f.mean as f64)), ("std", JsValue::from_f64(f.std as f64))])
+        };
+        Ok(js_object(&[
+            ("kind", JsValue::from_str(s.kind.as_str())),
+            ("objectives", js_strings(s.objectives.iter().map(String::as_str))),
+            ("user", js_strings(s.names(crate::FeatureGroup::User))),
+            ("context", js_strings(s.names(crate::FeatureGroup::Context))),
+            ("item", js_strings(s.names(crate::FeatureGroup::Item))),
+            ("features", s.features.iter().map(feature).collect::<js_sys::Array>().into()),
+            ("actionLow", js_numbers(&b.meta.action_low)),
+            ("actionHigh", js_numbers(&b.meta.action_high)),
+            ("hidden", js_numbers(&b.meta.hidden.iter().map(|&h| h as f64).collect::<Vec<f64>>())),
+            ("summary", json_to_js(&b.meta.summary)),
+        ]))
     }
 
     /// Ranks `{user, context, items: [{id, scores, features}], topK, withActions}`.
@@ -235,7 +297,7 @@ impl Ranker {
             (Some((top, with_actions)), None) => {
                 let c = &self.cols;
                 let cols = Columns { user: &c.user, context: &c.context, items: &c.items, scores: &c.scores };
-                to_js(&self.inner.rank_columns(&cols, top)?.to_items(|j| c.ids[j].clone(), with_actions))
+                Ok(ranked_to_js(&self.inner.rank_columns(&cols, top)?.to_items(|j| c.ids[j].clone(), with_actions)))
             }
             (Some((top, with_actions)), Some((spec, seed))) => {
                 let c = &self.cols;
@@ -243,11 +305,11 @@ impl Ranker {
                 let behaviour = self.inner.behaviour().to_string();
                 let r = self.inner.rank_columns_explored(&cols, top, spec, &mut StdRng::seed_from_u64(seed))?;
                 let record = ExploreRecord::of(&r, c.ids.len(), spec, seed, &behaviour);
-                to_js(&ExploredRanking { items: r.to_items(|j| c.ids[j].clone(), with_actions), record })
+                Ok(explored_to_js(&ExploredRanking { items: r.to_items(|j| c.ids[j].clone(), with_actions), record }))
             }
-            // Slow path: full serde validation, which names the bad field.
-            (None, None) => to_js(&self.inner.rank(&request_from(serde_wasm_bindgen::Deserializer::from(request))?)?),
-            (None, Some((spec, seed))) => to_js(&self.inner.rank_explored(&request_from(serde_wasm_bindgen::Deserializer::from(request))?, spec, seed)?),
+            // Slow path: full validation, which names the bad field.
+            (None, None) => Ok(ranked_to_js(&self.inner.rank(&RankRequest::from_json(&js_json::js_to_json(&request, "", 0)?)?)?)),
+            (None, Some((spec, seed))) => Ok(explored_to_js(&self.inner.rank_explored(&RankRequest::from_json(&js_json::js_to_json(&request, "", 0)?)?, spec, seed)?)),
         }
     }
 
@@ -256,7 +318,7 @@ impl Ranker {
     /// throws naming the bad field, as `rank` does.
     #[wasm_bindgen(js_name = checkLogLine)]
     pub fn check_log_line(&self, #[wasm_bindgen(unchecked_param_type = "LogLine")] line: JsValue) -> Result<(), JsError> {
-        let line: LogLine = parse_from(&mut serde_json::Deserializer::from_str(&json_text(&line)?))?;
+        let line = LogLine::from_json_text(&json_text(&line)?)?;
         line.check(self.inner.schema())?;
         Ok(())
     }
@@ -310,30 +372,27 @@ impl Ranker {
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RankOptions {
-    #[serde(default)]
-    explore: Option<ExploreOptions>,
-}
-
 /// The exploration `rank`'s options ask for, with its seed.
 fn read_options(options: Option<JsValue>) -> Result<Option<(ExploreSpec, u64)>, JsError> {
     let Some(options) = options.filter(|o| !o.is_undefined() && !o.is_null()) else { return Ok(None) };
-    let o: RankOptions = parse_from(&mut serde_json::Deserializer::from_str(&json_text(&options)?)).map_err(|e| crate::RequestError::new(e.kind(), format!("options.{}", e.field()), e.problem()))?;
+    let explore = (|| {
+        let v = js_json::js_to_json(&options, "", 0)?;
+        read::object(&v, "", &["explore"])?;
+        read::optional(&v, "explore").map(|e| ExploreOptions::from_json(e, "explore")).transpose()
+    })()
+    .map_err(|e: crate::RequestError| crate::RequestError::new(e.kind(), format!("options.{}", e.field()), e.problem()))?;
     // The platform's secure source (crypto.getRandomValues); should it fail,
     // the seed still differs per call.
     let fresh = || getrandom::u64().unwrap_or_else(|_| (js_sys::Math::random() * crate::exploration::MAX_SEED as f64) as u64);
-    match o.explore {
+    match explore {
         None => Ok(None),
         Some(e) => Ok(Some(e.resolve(fresh)?)),
     }
 }
 
-/// A JS value as JSON text. serde-wasm-bindgen reads only a struct's known
-/// keys, so `deny_unknown_fields` needs the text: unknown fields are
-/// rejected here as `mtfuse log import` rejects them. NaN becomes null,
-/// which the checks then name.
+/// A JS value as JSON text, for the readers that `mtfuse log import` uses
+/// too, so both reject a value alike. NaN becomes null, which the checks
+/// then name.
 fn json_text(v: &JsValue) -> Result<String, JsError> {
     js_sys::JSON::stringify(v).ok().and_then(|s| s.as_string()).ok_or_else(|| JsError::new("request: not JSON-serialisable (a cycle or a BigInt?)"))
 }

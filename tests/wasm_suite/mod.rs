@@ -50,7 +50,7 @@ fn message(err: JsError) -> String {
 /// The core ranks the native fixture identically.
 pub fn core_matches_native_fixture() {
     let mut r = mtfuse::Ranker::from_bytes(BLOB).unwrap();
-    let req: mtfuse::RankRequest = serde_json::from_str(REQUEST).unwrap();
+    let req = mtfuse::RankRequest::from_json_text(REQUEST).unwrap();
     let got = r.rank(&req).unwrap();
     let want: Vec<Expected> = serde_json::from_str(EXPECTED).unwrap();
     assert_eq!(got.len(), want.len());
@@ -107,7 +107,7 @@ pub fn bad_input_throws_and_ranker_survives() {
 /// The columnar path agrees with the object path.
 pub fn columnar_matches_object_path() {
     let mut r = mtfuse::wasm::Ranker::from_bytes(BLOB).unwrap();
-    let req: mtfuse::RankRequest = serde_json::from_str(REQUEST).unwrap();
+    let req = mtfuse::RankRequest::from_json_text(REQUEST).unwrap();
     let items: Vec<f32> = req.items.iter().map(|i| i.features["duration_s"].unwrap() as f32).collect();
     let scores: Vec<f32> = req.items.iter().flat_map(|i| ["click", "long_view", "hate"].map(|o| i.scores[o].unwrap() as f32)).collect();
     let out = r.rank_columnar(&[55.0, 0.22], &[21.0], &items, &scores, 0.0, None).unwrap();
