@@ -55,6 +55,7 @@ impl BlobMeta {
     }
 }
 
+#[inline(never)]
 fn read_meta(v: &Json) -> Result<BlobMeta, RequestError> {
     let top = |key: &str| required(v, "", key);
     let kind = match string(top("kind")?, "kind")?.as_str() {
@@ -122,6 +123,9 @@ impl Default for Crc32 {
 }
 
 impl Crc32 {
+    /// Not inlined: V8 tiers a hot loop up by recompiling its whole
+    /// function, and inlined into the blob loader that took 3 ms of a cold load.
+    #[inline(never)]
     pub fn update(&mut self, bytes: &[u8]) {
         const fn table() -> [u32; 256] {
             let mut t = [0u32; 256];
@@ -155,6 +159,18 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     c.finish()
 }
 
+/// Insertion sort, for the handful of tensors in a blob: each use of the
+/// standard sorts instantiates several KB of wasm, and this is the load path.
+fn sort_small<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && less(&v[j], &v[j - 1]) {
+            v.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+}
+
 /// The `checksum` of a blob or simulator file: CRC-32 over the JSON metadata
 /// string, then each tensor in byte order of names as its name, a zero byte
 /// and its data. It covers everything that decides a ranking (schema,
@@ -162,7 +178,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 /// so a file re-saved by another safetensors writer keeps it.
 pub fn content_checksum<'a>(meta_json: &str, tensors: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
     let mut tensors: Vec<(&str, &[u8])> = tensors.into_iter().collect();
-    tensors.sort_unstable_by_key(|(name, _)| name.as_bytes());
+    sort_small(&mut tensors, |a, b| a.0.as_bytes() < b.0.as_bytes());
     let mut c = Crc32::default();
     c.update(meta_json.as_bytes());
     for (name, data) in tensors {
@@ -260,6 +276,7 @@ impl TensorEntry {
     }
 }
 
+#[inline(never)]
 fn read_header(bytes: &[u8]) -> Result<Header, BlobError> {
     let not = |m: String| BlobError::NotSafetensors(m);
     if bytes.len() < 8 {
@@ -298,7 +315,7 @@ fn read_header(bytes: &[u8]) -> Result<Header, BlobError> {
     if bytes.len() > need {
         return Err(BlobError::TrailingBytes { extra: bytes.len() - need });
     }
-    tensors.sort_by_key(|t| (t.start, t.end));
+    sort_small(&mut tensors, |a, b| (a.start, a.end) < (b.start, b.end));
     let mut at = 0;
     for t in &tensors {
         t.fits().map_err(not)?;
@@ -312,6 +329,7 @@ fn read_header(bytes: &[u8]) -> Result<Header, BlobError> {
 
 impl Blob {
     /// Parses and validates a blob. Never panics on any input.
+    #[inline(never)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Blob, BlobError> {
         let header = read_header(bytes)?;
         let data = |t: &TensorEntry| &bytes[header.data_start + t.start..header.data_start + t.end];
@@ -491,6 +509,7 @@ pub fn random_policy(kind: PolicyKind, [users, contexts, items]: [usize; 3], hid
     (meta, weights)
 }
 
+#[inline(never)]
 fn check_actions(meta: &BlobMeta, schema: &Schema) -> Result<ActionSpace, BlobError> {
     let k = schema.k();
     let bad = |m: String| Err(BlobError::BadMetadata(m));

@@ -181,6 +181,35 @@ fn garbage_is_not_safetensors() {
     assert!(matches!(e, BlobError::NotSafetensors(_)));
 }
 
+/// The header reader (ours, not the safetensors crate's since the wasm size
+/// cut) checks the layout the way safetensors does, and says what is wrong.
+#[test]
+fn safetensors_layout_errors_are_named() {
+    let file = |header: &[u8], data: usize| {
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        bytes.resize(bytes.len() + data, 0);
+        bytes
+    };
+    let entry = |dtype: &str, shape: &str, offsets: &str| format!(r#"{{"static.action":{{"dtype":"{dtype}","shape":{shape},"data_offsets":{offsets}}}}}"#);
+    for (header, data, want) in [
+        (entry("F32", "[6]", "[4,28]"), 28, "tensor \"static.action\" starts at byte 4, expected 0"),
+        (entry("F32", "[5]", "[0,24]"), 24, "shape [5] of F32 does not fit data_offsets [0, 24]"),
+        (entry("F32", "[6]", "[24,0]"), 0, "does not fit data_offsets [24, 0]"),
+        (entry("Q8", "[6]", "[0,24]"), 24, "tensor \"static.action\": dtype is missing or unknown"),
+        (entry("F32", "[6.5]", "[0,24]"), 24, "shape is not a list of sizes"),
+        (entry("F32", "[6]", "[0]"), 24, "data_offsets is not [start, end]"),
+        (r#"{"__metadata__":{"format":1}}"#.to_string(), 0, "__metadata__ value \"format\" is not a string"),
+        (r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#.to_string(), 4, "header is not JSON: duplicate key at byte 54"),
+        ("[1, 2]".to_string(), 0, "header is not a JSON object"),
+    ] {
+        let (e, msg) = load_err(&file(header.as_bytes(), data));
+        assert!(matches!(e, BlobError::NotSafetensors(_)) && msg.contains(want), "{header}: {msg}");
+    }
+    let (e, msg) = load_err(&file(b"{\"\xff\":1}", 0));
+    assert!(matches!(e, BlobError::NotSafetensors(_)) && msg.contains("header is not UTF-8"), "{msg}");
+}
+
 #[test]
 fn flipped_data_byte_fails_the_checksum() {
     let mut bytes = enhanced_bytes();
