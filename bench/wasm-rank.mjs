@@ -118,6 +118,24 @@ for (const [rows, k, m] of [[1000, I + K, hidden[0]], [1000, hidden[0], hidden[1
   }
 }
 
+// The int16 layer (crate::quant) on the same shapes: the integer kernel
+// alone, and the whole layer (quantising inputs, kernel, scaling back), in
+// f32-equivalent GFLOP/s against the f32 kernel of the same build.
+const int16 = [];
+for (const [rows, k, m] of [[1000, I + K, hidden[0]], [1000, hidden[0], hidden[1]], [1000, hidden[1], 2 * K]]) {
+  for (const flavour of ["relaxed", "simd"]) {
+    const iters = 20;
+    const gf = (f) => (2 * rows * k * m * iters) / (time(f, { samples: 15, minBatchMs: 1 }).median * 1e3);
+    int16.push({
+      shape: `${rows}x${k}x${m}`,
+      flavour,
+      f32: gf(() => benchBuilds[flavour].benchDense(rows, k, m, iters)),
+      kernel: gf(() => benchBuilds[flavour].benchDenseI16(rows, k, m, iters, true)),
+      layer: gf(() => benchBuilds[flavour].benchDenseI16(rows, k, m, iters, false)),
+    });
+  }
+}
+
 // Where a columnar call's time goes: the dense layers alone at the same N
 // (per-item part of layer 1, the hidden layers, the output layer), against
 // the whole call; the rest is normalisation, tanh, fusion, top-k and the
@@ -136,6 +154,12 @@ for (const n of [50, 1000]) {
   }
 }
 const fmt = (x) => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
+const printInt16 = () => {
+  console.log("| layer (N×in×out) | build | f32 kernel GFLOP/s | int16 kernel alone | int16 whole layer | whole layer int16 / f32 |");
+  console.log("|---|---|---:|---:|---:|---:|");
+  for (const r of int16) console.log(`| ${r.shape} | ${r.flavour} | ${r.f32.toFixed(1)} | ${r.kernel.toFixed(1)} | ${r.layer.toFixed(1)} | ${(r.layer / r.f32).toFixed(2)}× |`);
+  console.log("");
+};
 console.log(`enhanced actor: ${U + C} shared + ${I + K} per-item inputs, hidden [${hidden}], ${K} objectives; ${flopsPerItem} flops/item`);
 console.log(`Node ${process.version}, ${process.arch}`);
 console.log("");
@@ -146,6 +170,7 @@ for (const r of results) {
   console.log(`| ${r.n} | ${fmt(r.relaxed_columnar_us)} | ${fmt(r.simd_columnar_us)} (${fmt(r.simd_columnar_p95_us)}) | ${fmt(r.scalar_columnar_us)} | ${(r.simd_columnar_us / r.relaxed_columnar_us).toFixed(2)}× | ${(r.scalar_columnar_us / r.simd_columnar_us).toFixed(2)}× | ${fmt(r.simd_object_us)} | ${(r.simd_object_us / r.simd_columnar_us).toFixed(2)}× | ${fmt(r.scalar_object_us)} | ${gf.toFixed(1)} |`);
 }
 console.log("");
+printInt16();
 console.log("| build | multiply-add peak GFLOP/s (12 independent f32x4 chains) |");
 console.log("|---|---:|");
 for (const f of FLAVOURS) console.log(`| ${f} | ${peak[f].toFixed(1)} |`);
@@ -176,4 +201,4 @@ console.log("");
 console.log("| target | met | measured |");
 console.log("|---|---|---:|");
 for (const [t, ok, v] of targets) console.log(`| ${t} | ${ok ? "yes" : "no"} | ${v} |`);
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, results, kernel, peak, split, sizes: Object.fromEntries(FLAVOURS.map((f) => [f, [builds[f].bytes, builds[f].gz]])), targets }, null, 2));
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, results, kernel, peak, split, int16, sizes: Object.fromEntries(FLAVOURS.map((f) => [f, [builds[f].bytes, builds[f].gz]])), targets }, null, 2));

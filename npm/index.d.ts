@@ -10,6 +10,14 @@ export type { ItemId, RankItem, RankRequest, RankedItem, RankOptions, ExploreOpt
 export interface Ranker {
   /** `"static"`, `"user-level"` or `"enhanced"`. */
   readonly kind: string;
+  /** The actor's arithmetic: `"f32"` unless `setPrecision` chose `"int16"`. */
+  readonly precision: "f32" | "int16";
+  /**
+   * `"int16"` quantises the actor's wide layers (16-bit weights and inputs,
+   * i32 sums): faster with simd128; the ranking can differ from f32 where
+   * scores are within about 0.2% of the request's range (README, Performance).
+   */
+  setPrecision(precision: "f32" | "int16"): void;
   /** Feature names by group, objectives, normalisation and action ranges. */
   schema(): Schema;
   /** Ranks `{user, context, items, topK?, withActions?}`, best first. */

@@ -25,6 +25,7 @@ pub mod nn;
 pub mod pack;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod ope;
+pub mod quant;
 pub mod ranker;
 pub mod read;
 pub mod rng;

@@ -18,6 +18,7 @@ use crate::read;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use crate::nn::ActorScratch;
+use crate::quant::{Precision, QuantActor, QuantActorScratch};
 use crate::schema::{FeatureGroup, PolicyKind, Schema};
 
 /// Upper bound on candidates per request; keeps scratch memory bounded.
@@ -249,6 +250,7 @@ struct Scratch {
     shared: Vec<f32>,
     rows: Vec<f32>,
     actor: ActorScratch,
+    quant: QuantActorScratch,
     norm_actions: Vec<f32>,
     taken: Vec<f32>,
     actions: Vec<f32>,
@@ -266,6 +268,8 @@ pub struct Ranker {
     behaviour: String,
     scratch: Scratch,
     inputs: NamedInputs,
+    /// The actor in 16-bit integers, when that precision was chosen.
+    quant: Option<QuantActor>,
 }
 
 impl Ranker {
@@ -277,7 +281,21 @@ impl Ranker {
 
     /// A ranker of a blob built in memory; its behaviour id is `unsaved`.
     pub fn from_blob(blob: Blob) -> Ranker {
-        Ranker { blob, behaviour: "unsaved".into(), scratch: Scratch::default(), inputs: NamedInputs::default() }
+        Ranker { blob, behaviour: "unsaved".into(), scratch: Scratch::default(), inputs: NamedInputs::default(), quant: None }
+    }
+
+    /// Runs the actor in f32 (the default) or in 16-bit integers, which the
+    /// simd128 build computes with fewer instructions. A static policy has no
+    /// actor and ranks the same either way.
+    pub fn set_precision(&mut self, p: Precision) {
+        self.quant = match (&self.blob.weights, p) {
+            (PolicyWeights::Actor(actor), Precision::Int16) => Some(QuantActor::new(actor)),
+            _ => None,
+        };
+    }
+
+    pub fn precision(&self) -> Precision {
+        if self.quant.is_some() { Precision::Int16 } else { Precision::F32 }
     }
 
     /// The id logs record for this policy: `crc32:` and its blob's CRC-32.
@@ -429,7 +447,10 @@ impl Ranker {
                 if let Some(i) = input[sc.shared.len()..].iter().position(|z| !z.is_finite()) {
                     return Err(overflow("scores", "the request's ".into(), &s.features[s.request.start + i], stats[i] as f32));
                 }
-                actor.forward(&[], &input, 1, &mut sc.actor, &mut sc.norm_actions);
+                match &self.quant {
+                    Some(q) => q.forward(actor, &[], &input, 1, &mut sc.quant, &mut sc.norm_actions),
+                    None => actor.forward(&[], &input, 1, &mut sc.actor, &mut sc.norm_actions),
+                }
                 sc.rows = input;
                 false
             }
@@ -449,7 +470,10 @@ impl Ranker {
                     let (field, x, f) = if c < fi { ("itemFeatures", cols.items[j * fi + c], s.item.start + c) } else { ("scores", cols.scores[j * k + c - fi], s.score.start + c - fi) };
                     return Err(overflow(field, format!("item {j} "), &s.features[f], x));
                 }
-                actor.forward(&sc.shared, &sc.rows, n, &mut sc.actor, &mut sc.norm_actions);
+                match &self.quant {
+                    Some(q) => q.forward(actor, &sc.shared, &sc.rows, n, &mut sc.quant, &mut sc.norm_actions),
+                    None => actor.forward(&sc.shared, &sc.rows, n, &mut sc.actor, &mut sc.norm_actions),
+                }
                 true
             }
         };

@@ -138,6 +138,7 @@ function recoveringRanker(glue) {
     #bytes;
     #inner;
     #generation;
+    #precision = "f32";
 
     /** Loads a weight blob; throws on a truncated, corrupt or inconsistent blob. */
     static fromBytes(bytes) {
@@ -152,6 +153,7 @@ function recoveringRanker(glue) {
         if (this.#generation !== generation) {
           if (this.#bytes === undefined) throw new Error("ranker: used after free()");
           this.#inner = glue.Ranker.fromBytes(this.#bytes);
+          if (this.#precision !== "f32") this.#inner.setPrecision(this.#precision);
           this.#generation = generation;
         }
         return f(this.#inner);
@@ -164,6 +166,12 @@ function recoveringRanker(glue) {
     }
 
     get kind() { return this.#call((r) => r.kind); }
+    get precision() { return this.#call((r) => r.precision); }
+    /** `"f32"` (the default) or `"int16"`; kept across a trap's rebuild. */
+    setPrecision(precision) {
+      this.#call((r) => r.setPrecision(precision));
+      this.#precision = precision;
+    }
     schema() { return this.#call((r) => r.schema()); }
     #names;
 

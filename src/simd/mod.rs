@@ -59,6 +59,69 @@ pub fn dense(shape: DenseShape, x: &[f32], w: &[f32], bias: &[f32], act: Activat
     }
 }
 
+/// Integer dense layer for [`crate::quant`]: `acc[n][4b + j] = Σ_p
+/// x[n][2p] · w[b][p][2j] + x[n][2p+1] · w[b][p][2j+1]`: `x` holds rows of
+/// `2 · pairs` i16, and `w` per block of four outputs and per input pair the
+/// eight i16 one `dot_i16x8` multiplies with a splatted pair. Sums are exact
+/// (the caller caps magnitudes), so every build agrees bit for bit.
+#[inline]
+pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16], acc: &mut [i32]) {
+    assert!(x.len() >= rows * pairs * 2 && w.len() == blocks * pairs * 8 && acc.len() >= rows * blocks * 4, "dense_i16: buffer sizes");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        wasm32::dense_i16(rows, pairs, blocks, x, w, acc)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        scalar::dense_i16(rows, pairs, blocks, x, w, acc)
+    }
+}
+
+/// One row to integers in ±qmax: `out[i] = round(row[i] / scale)`, zero
+/// past the row, with `scale = max|row| / qmax` (1 for a zero row), which it returns.
+#[inline]
+pub fn quantise_row(row: &[f32], qmax: f32, out: &mut [i16]) -> f32 {
+    assert!(out.len() >= row.len(), "quantise_row: out too short");
+    let amax = max_abs(row);
+    let scale = if amax > 0.0 { amax / qmax } else { 1.0 };
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        wasm32::quantise_row(row, 1.0 / scale, qmax, out);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        scalar::quantise_row(row, 1.0 / scale, qmax, out);
+    }
+    scale
+}
+
+#[inline]
+fn max_abs(row: &[f32]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        wasm32::max_abs(row)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        row.iter().fold(0.0f32, |a, v| a.max(v.abs()))
+    }
+}
+
+/// `y[o] = act(acc[o] · (x_scale · w_scale[o]) + bias[o])` for one row.
+#[inline]
+pub fn dequantise_row(acc: &[i32], x_scale: f32, w_scale: &[f32], bias: &[f32], act: Activation, y: &mut [f32]) {
+    let m = y.len();
+    assert!(acc.len() >= m && w_scale.len() >= m && bias.len() == m, "dequantise_row: buffer sizes");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        wasm32::dequantise_row(acc, x_scale, w_scale, bias, act == Activation::Relu, y)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        scalar::dequantise_row(acc, x_scale, w_scale, bias, act == Activation::Relu, y)
+    }
+}
+
 /// `v[i] = tanh(v[i])`: the actor's output map. The simd128 build uses a
 /// vector exp (absolute error below 3e-7 against `f32::tanh`), because the
 /// scalar libm call cost about 7% of a 50-item rank.

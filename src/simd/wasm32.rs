@@ -33,7 +33,9 @@ fn madd(acc: v128, a: v128, b: v128) -> v128 {
 
 #[inline(always)]
 unsafe fn store(p: *mut f32, v: v128, relu: bool) {
-    let v = if relu { f32x4_max(v, f32x4_splat(0.0)) } else { v };
+    // pmax(v, 0) is `v < 0 ? 0 : v`: one instruction on x64 where IEEE max
+    // takes several, and it still passes NaN on for the ranker's finiteness check.
+    let v = if relu { f32x4_pmax(v, f32x4_splat(0.0)) } else { v };
     // SAFETY: caller guarantees 4 writable f32 at p.
     unsafe { v128_store(p as *mut v128, v) }
 }
@@ -242,6 +244,131 @@ unsafe fn tail_columns(p: &Ptrs, n: usize, from: usize) {
             *p.y.add(n * m + c) = if p.relu { acc.max(0.0) } else { acc };
         }
     }
+}
+
+/// The integer kernel: 4 rows × 8 outputs per block (eight i32x4
+/// accumulators, as the f32 kernel), then single rows.
+pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16], acc: &mut [i32]) {
+    // SAFETY (whole block): `simd::dense_i16` checked x holds rows × pairs,
+    // w blocks × pairs × 8 and acc rows × blocks × 4 values; every call
+    // below stays within n < rows and b < blocks.
+    unsafe {
+        // Each input pair is read as one i32: two i16, the even one low.
+        let (xp, wp, ap) = (x.as_ptr() as *const i32, w.as_ptr(), acc.as_mut_ptr());
+        let mut n = 0;
+        while n + 4 <= rows {
+            let mut b = 0;
+            while b + 2 <= blocks {
+                block4x8_i16(xp.add(n * pairs), pairs, wp.add(b * pairs * 8), ap.add((n * blocks + b) * 4), blocks);
+                b += 2;
+            }
+            if b < blocks {
+                for r in n..n + 4 {
+                    row4_i16(xp.add(r * pairs), pairs, wp.add(b * pairs * 8), ap.add((r * blocks + b) * 4));
+                }
+            }
+            n += 4;
+        }
+        while n < rows {
+            for b in 0..blocks {
+                row4_i16(xp.add(n * pairs), pairs, wp.add(b * pairs * 8), ap.add((n * blocks + b) * 4));
+            }
+            n += 1;
+        }
+    }
+}
+
+/// Rows x..x+4·pairs, two blocks of four outputs from w.
+#[inline(always)]
+unsafe fn block4x8_i16(x: *const i32, pairs: usize, w: *const i16, acc: *mut i32, blocks: usize) {
+    // SAFETY: the caller guarantees four rows of `pairs` at x, two blocks of
+    // `pairs × 8` at w, and four rows of `blocks × 4` from acc.
+    unsafe {
+        let (w0p, w1p) = (w, w.add(pairs * 8));
+        let z = i32x4_splat(0);
+        let (mut a00, mut a01, mut a10, mut a11, mut a20, mut a21, mut a30, mut a31) = (z, z, z, z, z, z, z, z);
+        for p in 0..pairs {
+            let w0 = v128_load(w0p.add(p * 8) as *const v128);
+            let w1 = v128_load(w1p.add(p * 8) as *const v128);
+            let s0 = i32x4_splat(x.add(p).read_unaligned());
+            let s1 = i32x4_splat(x.add(pairs + p).read_unaligned());
+            let s2 = i32x4_splat(x.add(2 * pairs + p).read_unaligned());
+            let s3 = i32x4_splat(x.add(3 * pairs + p).read_unaligned());
+            a00 = i32x4_add(a00, i32x4_dot_i16x8(s0, w0));
+            a01 = i32x4_add(a01, i32x4_dot_i16x8(s0, w1));
+            a10 = i32x4_add(a10, i32x4_dot_i16x8(s1, w0));
+            a11 = i32x4_add(a11, i32x4_dot_i16x8(s1, w1));
+            a20 = i32x4_add(a20, i32x4_dot_i16x8(s2, w0));
+            a21 = i32x4_add(a21, i32x4_dot_i16x8(s2, w1));
+            a30 = i32x4_add(a30, i32x4_dot_i16x8(s3, w0));
+            a31 = i32x4_add(a31, i32x4_dot_i16x8(s3, w1));
+        }
+        let row = blocks * 4;
+        for (r, (lo, hi)) in [(a00, a01), (a10, a11), (a20, a21), (a30, a31)].into_iter().enumerate() {
+            v128_store(acc.add(r * row) as *mut v128, lo);
+            v128_store(acc.add(r * row + 4) as *mut v128, hi);
+        }
+    }
+}
+
+/// One row, one block of four outputs.
+#[inline(always)]
+unsafe fn row4_i16(x: *const i32, pairs: usize, w: *const i16, acc: *mut i32) {
+    // SAFETY: the caller guarantees `pairs` values at x, `pairs × 8` at w and 4 at acc.
+    unsafe {
+        let mut a = i32x4_splat(0);
+        for p in 0..pairs {
+            a = i32x4_add(a, i32x4_dot_i16x8(i32x4_splat(x.add(p).read_unaligned()), v128_load(w.add(p * 8) as *const v128)));
+        }
+        v128_store(acc as *mut v128, a);
+    }
+}
+
+pub fn max_abs(row: &[f32]) -> f32 {
+    let mut chunks = row.chunks_exact(4);
+    let mut m = f32x4_splat(0.0);
+    for c in &mut chunks {
+        // SAFETY: each chunk holds exactly 4 f32.
+        m = f32x4_pmax(m, f32x4_abs(unsafe { load(c.as_ptr()) }));
+    }
+    let lanes = [f32x4_extract_lane::<0>(m), f32x4_extract_lane::<1>(m), f32x4_extract_lane::<2>(m), f32x4_extract_lane::<3>(m)];
+    chunks.remainder().iter().chain(&lanes).fold(0.0f32, |a, v| a.max(v.abs()))
+}
+
+/// As `scalar::quantise_row`, eight values per step: scale, clamp, round to
+/// nearest even, and narrow two i32x4 into one i16x8. Rounding adds
+/// 1.5 · 2^23, which leaves the integer in the low mantissa bits (|v| ≤ 32767
+/// here), rounded to nearest even by the add itself; `f32x4.nearest` and
+/// `i32x4.trunc_sat_f32x4` took a dozen x64 instructions for the same.
+pub fn quantise_row(row: &[f32], inv: f32, qmax: f32, out: &mut [i16]) {
+    const MAGIC: f32 = 12_582_912.0;
+    let (vinv, hi, lo, magic) = (f32x4_splat(inv), f32x4_splat(qmax), f32x4_splat(-qmax), f32x4_splat(MAGIC));
+    let q = |v: v128| i32x4_sub(f32x4_add(f32x4_pmax(lo, f32x4_pmin(hi, f32x4_mul(v, vinv))), magic), i32x4_splat(MAGIC.to_bits() as i32));
+    let mut i = 0;
+    while i + 8 <= row.len() {
+        // SAFETY: i + 8 <= row.len() <= out.len().
+        unsafe {
+            let (a, b) = (q(load(row.as_ptr().add(i))), q(load(row.as_ptr().add(i + 4))));
+            v128_store(out.as_mut_ptr().add(i) as *mut v128, i16x8_narrow_i32x4(a, b));
+        }
+        i += 8;
+    }
+    super::scalar::quantise_row(&row[i..], inv, qmax, &mut out[i..]);
+}
+
+pub fn dequantise_row(acc: &[i32], x_scale: f32, w_scale: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
+    let (m, xs) = (y.len(), f32x4_splat(x_scale));
+    let mut o = 0;
+    while o + 4 <= m {
+        // SAFETY: o + 4 <= m, and the caller checked acc, w_scale and bias hold m values.
+        unsafe {
+            let scale = f32x4_mul(xs, load(w_scale.as_ptr().add(o)));
+            let v = f32x4_add(f32x4_mul(f32x4_convert_i32x4(v128_load(acc.as_ptr().add(o) as *const v128)), scale), load(bias.as_ptr().add(o)));
+            store(y.as_mut_ptr().add(o), v, relu);
+        }
+        o += 4;
+    }
+    super::scalar::dequantise_row(&acc[o..], x_scale, &w_scale[o..], &bias[o..], relu, &mut y[o..]);
 }
 
 /// tanh of four lanes: sign(x) · (1 − 2 / (e^{2|x|} + 1)).

@@ -63,3 +63,25 @@ pub fn bench_peak(iters: u32) -> f32 {
         acc.iter().sum()
     }
 }
+
+/// As `benchDense`, with the 16-bit integer layer ([`crate::quant`]): the
+/// whole layer (`kernel` false: quantising the inputs, the integer kernel,
+/// scaling back) or the integer kernel alone (`kernel` true).
+#[wasm_bindgen(js_name = benchDenseI16)]
+pub fn bench_dense_i16(rows: usize, inputs: usize, outputs: usize, iters: u32, kernel: bool) -> f32 {
+    use crate::quant::{QuantDense, QuantScratch};
+    use crate::simd::Activation;
+    let x: Vec<f32> = (0..rows * inputs).map(|i| ((i % 17) as f32 - 8.0) * 0.1).collect();
+    let w: Vec<f32> = (0..inputs * outputs).map(|i| ((i % 13) as f32 - 6.0) * 0.05).collect();
+    let layer = QuantDense::new(&w, inputs, outputs, &vec![0.01; outputs]);
+    let mut y = vec![0.0; rows * outputs];
+    let mut sc = QuantScratch::default();
+    for _ in 0..iters {
+        if kernel {
+            layer.kernel_only(&x, rows, &mut sc);
+        } else {
+            layer.forward(&x, rows, None, Activation::Relu, &mut y, &mut sc);
+        }
+    }
+    y.iter().sum::<f32>() + sc.checksum()
+}

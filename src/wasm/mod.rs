@@ -253,6 +253,26 @@ impl Ranker {
         self.inner.kind().as_str().to_string()
     }
 
+    /// `"f32"` (the default) or `"int16"`: the actor's arithmetic. int16
+    /// quantises the weights now and each layer's inputs per call; the
+    /// simd128 build runs it with `i32x4.dot_i16x8_s`.
+    #[wasm_bindgen(js_name = setPrecision)]
+    pub fn set_precision(&mut self, #[wasm_bindgen(unchecked_param_type = "\"f32\" | \"int16\"")] precision: &str) -> Result<(), JsError> {
+        let p = match precision {
+            "f32" => crate::quant::Precision::F32,
+            "int16" => crate::quant::Precision::Int16,
+            other => return Err(crate::RequestError::new(crate::RequestErrorKind::Malformed, "precision", format!("\"{other}\" is not one of f32, int16")).into()),
+        };
+        self.inner.set_precision(p);
+        Ok(())
+    }
+
+    /// The precision the actor runs in (a static policy has no actor: always `"f32"`).
+    #[wasm_bindgen(getter)]
+    pub fn precision(&self) -> String {
+        self.inner.precision().as_str().to_string()
+    }
+
     /// Feature names by group, objectives, normalisation and action ranges.
     #[wasm_bindgen(unchecked_return_type = "Schema")]
     pub fn schema(&self) -> Result<JsValue, JsError> {

@@ -134,6 +134,35 @@ test("relaxed, simd and scalar builds agree within 1e-5 relative on 300 simulate
   assert.ok(sameTop.relaxed >= 0.99 * N && sameTop.scalar >= 0.99 * N);
 });
 
+test("int16 precision: opt-in, every build within 0.5% of the request's f32 score range, and a bad name is refused", async () => {
+  const builds = await Promise.all(["relaxed", "simd", "scalar"].map(load));
+  const shipped = readFileSync(`${ROOT}models/enhanced.safetensors`);
+  const f32 = builds[1].Ranker.fromBytes(shipped);
+  const [relaxed, simd, scalar] = builds.map((m) => m.Ranker.fromBytes(shipped));
+  assert.equal(simd.precision, "f32");
+  for (const r of [relaxed, simd, scalar]) r.setPrecision("int16");
+  assert.equal(simd.precision, "int16");
+  assert.throws(() => simd.setPrecision("int8"), { message: 'precision: "int8" is not one of f32, int16' });
+  assert.equal(simd.precision, "int16");
+  const demo = await import(`${ROOT}www/pkg/demo/mtfuse.js`);
+  demo.initSync({ module: readFileSync(`${ROOT}www/pkg/demo/mtfuse_bg.wasm`) });
+  const sim = demo.Simulator.fromBytes(readFileSync(`${ROOT}models/simulator.safetensors`));
+  for (let i = 0; i < 300; i++) {
+    const req = sim.drawRequest(i % sim.users, i % 24, i % 2, i % 7, 50, 9_000 + i);
+    const want = f32.rank(req);
+    const range = want[0].score - want.at(-1).score;
+    const byId = new Map(want.map((x) => [x.id, x.score]));
+    // Across builds int16 differs by whole quantisation steps, not by f32
+    // rounding: an input an FMA moves by 1 ulp can round to the next step.
+    for (const [name, r] of [["relaxed", relaxed], ["simd", simd], ["scalar", scalar]]) {
+      for (const x of r.rank(req)) assert.ok(Math.abs(x.score - byId.get(x.id)) <= 5e-3 * range, `${name} int16 request ${i}: item ${x.id} ${x.score} vs f32 ${byId.get(x.id)}`);
+    }
+  }
+  simd.setPrecision("f32");
+  const req = sim.drawRequest(1, 12, 0, 3, 50, 1);
+  assert.deepEqual(simd.rank(req), f32.rank(req));
+});
+
 test("the JS object path (flattened in JS, ranked columnar) returns exactly what the module's own rank does", async () => {
   const m = await load("simd");
   const demo = await import(`${ROOT}www/pkg/demo/mtfuse.js`);

@@ -11,6 +11,7 @@ macro_rules! suite {
             bad_input_throws_and_ranker_survives,
             columnar_matches_object_path,
             kernels_match_the_f64_reference,
+            int16_kernels_equal_scalar_exactly,
             tanh_matches_libm,
             exploring_rank_seeds_from_the_platform,
         );
@@ -171,6 +172,37 @@ pub fn kernels_match_the_f64_reference() {
     assert_eq!(checked, 26);
     // The simd build really runs the simd kernel.
     assert_eq!(simd::KERNEL, if cfg!(target_feature = "simd128") { "simd128" } else { "scalar" });
+}
+
+/// The int16 pieces (quantising a row, the integer kernel, scaling back)
+/// equal the scalar ones bit for bit, so tests/quant.rs, which runs natively
+/// on the scalar code, speaks for this build.
+pub fn int16_kernels_equal_scalar_exactly() {
+    let fill = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 250.0 - 2.0).collect() };
+    for &(rows, pairs, blocks) in &[(1, 1, 1), (1, 11, 32), (3, 64, 16), (4, 12, 32), (9, 64, 4), (50, 12, 33), (7, 3, 1)] {
+        let k = 2 * pairs - (rows % 2);
+        let x = fill(rows * k, 1);
+        let mut q = vec![0i16; rows * 2 * pairs];
+        for (n, row) in x.chunks_exact(k).enumerate() {
+            let out = &mut q[n * 2 * pairs..(n + 1) * 2 * pairs];
+            let scale = simd::quantise_row(row, 9000.0, out);
+            let mut want = vec![7i16; 2 * pairs];
+            simd::scalar::quantise_row(row, 1.0 / scale, 9000.0, &mut want);
+            assert_eq!(&out[..], &want[..], "quantise {rows}x{k}");
+        }
+        let w: Vec<i16> = (0..blocks * pairs * 8).map(|i| ((i * 7919) % 18001) as i16 - 9000).collect();
+        let (mut fast, mut slow) = (vec![0i32; rows * blocks * 4], vec![1i32; rows * blocks * 4]);
+        simd::dense_i16(rows, pairs, blocks, &q, &w, &mut fast);
+        simd::scalar::dense_i16(rows, pairs, blocks, &q, &w, &mut slow);
+        assert_eq!(fast, slow, "dense_i16 {rows}x{pairs}x{blocks}");
+        let (ws, b) = (fill(blocks * 4, 2).iter().map(|v| v.abs() * 1e-4).collect::<Vec<f32>>(), fill(blocks * 4 - 1, 3));
+        for act in [Activation::Identity, Activation::Relu] {
+            let (mut y, mut want) = (vec![0.0f32; blocks * 4 - 1], vec![1.0f32; blocks * 4 - 1]);
+            simd::dequantise_row(&fast, 0.37, &ws, &b, act, &mut y);
+            simd::scalar::dequantise_row(&fast, 0.37, &ws, &b, act == Activation::Relu, &mut want);
+            assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0)), "dequantise {rows}x{blocks}: {y:?} vs {want:?}");
+        }
+    }
 }
 
 /// An exploring rank without a seed takes one from the platform's secure
