@@ -5,9 +5,9 @@
 //! instructions on four multiply-adds, while `i32x4.dot_i16x8_s` does eight in
 //! one. Weights are quantised once, per output column, when the precision is
 //! chosen, and packed in the order the kernel reads them; each layer's input
-//! rows are quantised per row as they arrive. Magnitudes are capped so that
-//! no i32 sum can overflow (`k · q² < 2^31`), which keeps every build's
-//! integer results identical.
+//! rows are quantised per row as they arrive. Sums run in i32 over chunks of
+//! inputs, with magnitudes capped so that none can overflow, and chunks add
+//! up in f32 in a fixed order: every build computes the same values.
 
 use crate::nn::Actor;
 use crate::simd::{self, Activation};
@@ -52,13 +52,13 @@ pub struct QuantScratch {
     /// Rows of `2 · pairs` quantised inputs.
     x: Vec<i16>,
     x_scale: Vec<f32>,
-    acc: Vec<i32>,
+    acc: Vec<f32>,
 }
 
 #[cfg(feature = "bench")]
 impl QuantScratch {
     pub fn checksum(&self) -> f32 {
-        self.acc.iter().map(|&v| v as f32).sum()
+        self.acc.iter().sum()
     }
 }
 
@@ -66,26 +66,51 @@ impl QuantDense {
     /// Quantises `w` (`inputs × outputs`, row-major) per output column.
     ///
     /// Weights and inputs share one largest magnitude `qmax`, as large as
-    /// the layer allows: with inputs in ±qmax, output `o` sums to at most
-    /// `qmax · Σ_i |q[i][o]|`, which must stay below 2^31. That bound uses the
-    /// weights as they are, so it allows about twice the resolution of the
-    /// worst case `k · qmax²` on trained layers.
+    /// the layer allows. The kernel sums [`simd::I16_CHUNK`] input pairs in
+    /// i32 and adds each partial sum to an f32 total, so with inputs in
+    /// ±qmax a partial sum is at most `qmax · Σ_chunk |q[i][o]|`, which must
+    /// stay below 2^31. Bounding chunks rather than whole columns, and with the
+    /// weights as they are rather than the worst case, allows about three
+    /// times the resolution on the shipped actor's 128-input layer.
     pub fn new(w: &[f32], inputs: usize, outputs: usize, bias: &[f32]) -> QuantDense {
         assert_eq!(w.len(), inputs * outputs, "quant: w has wrong size");
         let (pairs, blocks) = (inputs.div_ceil(2), outputs.div_ceil(4));
-        let column = |o: usize| (0..inputs).map(move |i| w[i * outputs + o].abs());
-        // Σ|w| over max|w| per column: the "effective" input count.
-        let spread = (0..outputs).map(|o| column(o).sum::<f32>() / column(o).fold(f32::MIN_POSITIVE, f32::max)).fold(1.0f32, f32::max);
+        let chunk = 2 * simd::I16_CHUNK;
+        // Per column and chunk, Σ|w| over the column's max|w|: the "effective" input count.
+        let mut spread = 1.0f32;
+        for o in 0..outputs {
+            let column_max = (0..inputs).map(|i| w[i * outputs + o].abs()).fold(f32::MIN_POSITIVE, f32::max);
+            for start in (0..inputs).step_by(chunk) {
+                let sum: f32 = (start..inputs.min(start + chunk)).map(|i| w[i * outputs + o].abs()).sum();
+                spread = spread.max(sum / column_max);
+            }
+        }
         let mut qmax = ((i32::MAX as f64 / spread as f64).sqrt().floor()).min(32767.0) as f32;
         loop {
             let layer = QuantDense::with_qmax(w, inputs, outputs, pairs, blocks, bias, qmax);
-            let widest = (0..blocks * 4).map(|o| (0..pairs * 2).map(|i| layer.q[((o / 4) * pairs + i / 2) * 8 + (o % 4) * 2 + i % 2].unsigned_abs() as i64).sum::<i64>()).max().unwrap_or(0);
-            if qmax as i64 * widest <= i32::MAX as i64 {
+            if qmax as i64 * layer.widest_chunk() <= i32::MAX as i64 {
                 return layer;
             }
             // Rounding up many small weights can exceed the estimate: shrink and retry.
             qmax = (qmax * 0.99).floor();
         }
+    }
+
+    /// The largest `Σ |q[i][o]|` over one output and one chunk of input pairs.
+    fn widest_chunk(&self) -> i64 {
+        let mut widest = 0;
+        for b in 0..self.blocks {
+            for start in (0..self.pairs).step_by(simd::I16_CHUNK) {
+                let mut sums = [0i64; 4];
+                for p in start..self.pairs.min(start + simd::I16_CHUNK) {
+                    for (k, &v) in self.q[(b * self.pairs + p) * 8..][..8].iter().enumerate() {
+                        sums[k / 2] += v.unsigned_abs() as i64;
+                    }
+                }
+                widest = widest.max(sums.into_iter().max().unwrap_or(0));
+            }
+        }
+        widest
     }
 
     fn with_qmax(w: &[f32], inputs: usize, outputs: usize, pairs: usize, blocks: usize, bias: &[f32], qmax: f32) -> QuantDense {
@@ -113,7 +138,7 @@ impl QuantDense {
         assert!(x.len() >= rows * k && y.len() >= rows * m && bias.len() == m, "quant: buffer sizes");
         self.quantise_rows(&x[..rows * k], rows, sc);
         let width = 4 * self.blocks;
-        sc.acc.resize(rows * width, 0);
+        sc.acc.resize(rows * width, 0.0);
         simd::dense_i16(rows, self.pairs, self.blocks, &sc.x, &self.q, &mut sc.acc);
         for n in 0..rows {
             simd::dequantise_row(&sc.acc[n * width..], sc.x_scale[n], &self.w_scale, bias, act, &mut y[n * m..(n + 1) * m]);
@@ -125,7 +150,7 @@ impl QuantDense {
     pub fn kernel_only(&self, x: &[f32], rows: usize, sc: &mut QuantScratch) {
         if sc.x.len() != rows * 2 * self.pairs {
             self.quantise_rows(&x[..rows * self.inputs], rows, sc);
-            sc.acc.resize(rows * 4 * self.blocks, 0);
+            sc.acc.resize(rows * 4 * self.blocks, 0.0);
         }
         simd::dense_i16(rows, self.pairs, self.blocks, &sc.x, &self.q, &mut sc.acc);
     }
@@ -247,8 +272,11 @@ mod tests {
             skewed[0] = 1.0;
             for w in [vec![-1.0f32; k], skewed] {
                 let q = QuantDense::new(&w, k, 1, &[0.0]);
-                let sum: i64 = q.q.iter().map(|v| v.unsigned_abs() as i64).sum();
-                assert!(sum * q.qmax as i64 <= i32::MAX as i64, "k {k}: qmax {} Σ|q| {sum}", q.qmax);
+                // Every chunk's sum, with inputs at ±qmax matching the weights' signs.
+                for chunk in q.q.chunks(8 * simd::I16_CHUNK) {
+                    let sum: i64 = chunk.iter().map(|v| v.unsigned_abs() as i64).sum();
+                    assert!(sum * q.qmax as i64 <= i32::MAX as i64, "k {k}: qmax {} Σ|q| {sum}", q.qmax);
+                }
                 let x: Vec<f32> = w.iter().map(|v| v.signum()).collect();
                 let mut y = [0.0];
                 q.forward(&x, 1, None, Activation::Identity, &mut y, &mut QuantScratch::default());

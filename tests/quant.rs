@@ -1,11 +1,8 @@
 //! The 16-bit actor against f32, judged by the ranking, over the shipped
-//! actors and 3,000 requests drawn from the fitted simulator.
+//! actors and 3,000 requests drawn from the fitted simulator: issue #21's
+//! acceptance, the top 6 the same (items and order) in at least 99% of
+//! requests, and fused scores within a stated bound.
 //! `cargo test --release --test quant -- --nocapture` prints the table.
-//!
-//! Issue #21 asks the top 6 to agree in at least 99% of requests. The same
-//! six items do (99.90% on the enhanced actor when this was written); the
-//! same six in the same order do not (98.83%): the int16 path stays opt-in
-//! and f32 the default. These bounds guard what holds against regressions.
 
 use mtfuse::quant::Precision;
 use mtfuse::sim::Simulator;
@@ -58,9 +55,8 @@ fn int16_actor_ranks_like_f32() {
         let a = compare(blob, &sim);
         let pct = |k: usize| 100.0 * k as f64 / REQUESTS as f64;
         println!("| {blob} | {REQUESTS} | {:.2}% | {:.2}% | {:.2e} |", pct(a.same_order), pct(a.same_set), a.worst_relative);
-        assert!(a.same_set as f64 >= 0.99 * REQUESTS as f64, "{blob}: the top 6 held the same items in {} of {REQUESTS}", a.same_set);
-        assert!(a.same_order as f64 >= 0.98 * REQUESTS as f64, "{blob}: the top 6 kept its order in {} of {REQUESTS}", a.same_order);
-        assert!(a.worst_relative < 5e-3, "{blob}: a fused score moved {:.2e} of its request's range", a.worst_relative);
+        assert!(a.same_order as f64 >= 0.99 * REQUESTS as f64, "{blob}: the top 6 kept its items and order in {} of {REQUESTS}", a.same_order);
+        assert!(a.worst_relative < 2e-3, "{blob}: a fused score moved {:.2e} of its request's range", a.worst_relative);
     }
 }
 

@@ -59,13 +59,17 @@ pub fn dense(shape: DenseShape, x: &[f32], w: &[f32], bias: &[f32], act: Activat
     }
 }
 
+/// Input pairs the integer kernel sums in i32 before adding to its f32 total.
+pub const I16_CHUNK: usize = 16;
+
 /// Integer dense layer for [`crate::quant`]: `acc[n][4b + j] = Σ_p
 /// x[n][2p] · w[b][p][2j] + x[n][2p+1] · w[b][p][2j+1]`: `x` holds rows of
 /// `2 · pairs` i16, and `w` per block of four outputs and per input pair the
-/// eight i16 one `dot_i16x8` multiplies with a splatted pair. Sums are exact
-/// (the caller caps magnitudes), so every build agrees bit for bit.
+/// eight i16 one `dot_i16x8` multiplies with a splatted pair. Each chunk of
+/// [`I16_CHUNK`] pairs is summed exactly in i32 (the caller caps magnitudes)
+/// and added to an f32 total in chunk order, so every build agrees bit for bit.
 #[inline]
-pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16], acc: &mut [i32]) {
+pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16], acc: &mut [f32]) {
     assert!(x.len() >= rows * pairs * 2 && w.len() == blocks * pairs * 8 && acc.len() >= rows * blocks * 4, "dense_i16: buffer sizes");
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
@@ -109,7 +113,7 @@ fn max_abs(row: &[f32]) -> f32 {
 
 /// `y[o] = act(acc[o] · (x_scale · w_scale[o]) + bias[o])` for one row.
 #[inline]
-pub fn dequantise_row(acc: &[i32], x_scale: f32, w_scale: &[f32], bias: &[f32], act: Activation, y: &mut [f32]) {
+pub fn dequantise_row(acc: &[f32], x_scale: f32, w_scale: &[f32], bias: &[f32], act: Activation, y: &mut [f32]) {
     let m = y.len();
     assert!(acc.len() >= m && w_scale.len() >= m && bias.len() == m, "dequantise_row: buffer sizes");
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -87,20 +87,26 @@ mod tests {
 }
 
 /// The integer kernel in plain Rust: what the simd128 one must equal exactly.
-pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16], acc: &mut [i32]) {
+pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16], acc: &mut [f32]) {
     for n in 0..rows {
         let xr = &x[n * pairs * 2..(n + 1) * pairs * 2];
         for b in 0..blocks {
             let wb = &w[b * pairs * 8..(b + 1) * pairs * 8];
-            let mut a = [0i32; 4];
-            for p in 0..pairs {
-                let (lo, hi) = (xr[2 * p] as i32, xr[2 * p + 1] as i32);
-                let wp = &wb[p * 8..p * 8 + 8];
+            let mut total = [0.0f32; 4];
+            for start in (0..pairs).step_by(super::I16_CHUNK) {
+                let mut a = [0i32; 4];
+                for p in start..pairs.min(start + super::I16_CHUNK) {
+                    let (lo, hi) = (xr[2 * p] as i32, xr[2 * p + 1] as i32);
+                    let wp = &wb[p * 8..p * 8 + 8];
+                    for j in 0..4 {
+                        a[j] += lo * wp[2 * j] as i32 + hi * wp[2 * j + 1] as i32;
+                    }
+                }
                 for j in 0..4 {
-                    a[j] += lo * wp[2 * j] as i32 + hi * wp[2 * j + 1] as i32;
+                    total[j] += a[j] as f32;
                 }
             }
-            acc[(n * blocks + b) * 4..(n * blocks + b) * 4 + 4].copy_from_slice(&a);
+            acc[(n * blocks + b) * 4..(n * blocks + b) * 4 + 4].copy_from_slice(&total);
         }
     }
 }
@@ -112,9 +118,9 @@ pub fn quantise_row(row: &[f32], inv: f32, qmax: f32, out: &mut [i16]) {
     out[row.len()..].fill(0);
 }
 
-pub fn dequantise_row(acc: &[i32], x_scale: f32, w_scale: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
+pub fn dequantise_row(acc: &[f32], x_scale: f32, w_scale: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
     for (o, yo) in y.iter_mut().enumerate() {
-        let v = acc[o] as f32 * (x_scale * w_scale[o]) + bias[o];
+        let v = acc[o] * (x_scale * w_scale[o]) + bias[o];
         *yo = if relu { v.max(0.0) } else { v };
     }
 }

@@ -247,11 +247,12 @@ unsafe fn tail_columns(p: &Ptrs, n: usize, from: usize) {
 }
 
 /// The integer kernel: 4 rows × 8 outputs per block (eight i32x4
-/// accumulators, as the f32 kernel), then single rows.
-pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16], acc: &mut [i32]) {
-    // SAFETY (whole block): `simd::dense_i16` checked x holds rows × pairs,
-    // w blocks × pairs × 8 and acc rows × blocks × 4 values; every call
-    // below stays within n < rows and b < blocks.
+/// accumulators, as the f32 kernel), then single rows. Each chunk of input
+/// pairs is summed in i32 registers and added to the f32 totals in `acc`.
+pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16], acc: &mut [f32]) {
+    // SAFETY (whole block): `simd::dense_i16` checked x holds rows × pairs
+    // pairs, w blocks × pairs × 8 and acc rows × blocks × 4 values; every
+    // call below stays within n < rows and b < blocks.
     unsafe {
         // Each input pair is read as one i32: two i16, the even one low.
         let (xp, wp, ap) = (x.as_ptr() as *const i32, w.as_ptr(), acc.as_mut_ptr());
@@ -278,49 +279,70 @@ pub fn dense_i16(rows: usize, pairs: usize, blocks: usize, x: &[i16], w: &[i16],
     }
 }
 
+/// `*t += convert(part)`, the f32 total of one chunk's i32 sums.
+#[inline(always)]
+unsafe fn add_chunk(t: *mut f32, part: v128) {
+    // SAFETY: the caller guarantees 4 f32 at t.
+    unsafe { v128_store(t as *mut v128, f32x4_add(load(t), f32x4_convert_i32x4(part))) }
+}
+
 /// Rows x..x+4·pairs, two blocks of four outputs from w.
 #[inline(always)]
-unsafe fn block4x8_i16(x: *const i32, pairs: usize, w: *const i16, acc: *mut i32, blocks: usize) {
+unsafe fn block4x8_i16(x: *const i32, pairs: usize, w: *const i16, acc: *mut f32, blocks: usize) {
     // SAFETY: the caller guarantees four rows of `pairs` at x, two blocks of
     // `pairs × 8` at w, and four rows of `blocks × 4` from acc.
     unsafe {
-        let (w0p, w1p) = (w, w.add(pairs * 8));
-        let z = i32x4_splat(0);
-        let (mut a00, mut a01, mut a10, mut a11, mut a20, mut a21, mut a30, mut a31) = (z, z, z, z, z, z, z, z);
-        for p in 0..pairs {
-            let w0 = v128_load(w0p.add(p * 8) as *const v128);
-            let w1 = v128_load(w1p.add(p * 8) as *const v128);
-            let s0 = i32x4_splat(x.add(p).read_unaligned());
-            let s1 = i32x4_splat(x.add(pairs + p).read_unaligned());
-            let s2 = i32x4_splat(x.add(2 * pairs + p).read_unaligned());
-            let s3 = i32x4_splat(x.add(3 * pairs + p).read_unaligned());
-            a00 = i32x4_add(a00, i32x4_dot_i16x8(s0, w0));
-            a01 = i32x4_add(a01, i32x4_dot_i16x8(s0, w1));
-            a10 = i32x4_add(a10, i32x4_dot_i16x8(s1, w0));
-            a11 = i32x4_add(a11, i32x4_dot_i16x8(s1, w1));
-            a20 = i32x4_add(a20, i32x4_dot_i16x8(s2, w0));
-            a21 = i32x4_add(a21, i32x4_dot_i16x8(s2, w1));
-            a30 = i32x4_add(a30, i32x4_dot_i16x8(s3, w0));
-            a31 = i32x4_add(a31, i32x4_dot_i16x8(s3, w1));
+        let (w0p, w1p, row) = (w, w.add(pairs * 8), blocks * 4);
+        for r in 0..4 {
+            v128_store(acc.add(r * row) as *mut v128, f32x4_splat(0.0));
+            v128_store(acc.add(r * row + 4) as *mut v128, f32x4_splat(0.0));
         }
-        let row = blocks * 4;
-        for (r, (lo, hi)) in [(a00, a01), (a10, a11), (a20, a21), (a30, a31)].into_iter().enumerate() {
-            v128_store(acc.add(r * row) as *mut v128, lo);
-            v128_store(acc.add(r * row + 4) as *mut v128, hi);
+        let mut start = 0;
+        while start < pairs {
+            let end = pairs.min(start + super::I16_CHUNK);
+            let z = i32x4_splat(0);
+            let (mut a00, mut a01, mut a10, mut a11, mut a20, mut a21, mut a30, mut a31) = (z, z, z, z, z, z, z, z);
+            for p in start..end {
+                let w0 = v128_load(w0p.add(p * 8) as *const v128);
+                let w1 = v128_load(w1p.add(p * 8) as *const v128);
+                let s0 = i32x4_splat(x.add(p).read_unaligned());
+                let s1 = i32x4_splat(x.add(pairs + p).read_unaligned());
+                let s2 = i32x4_splat(x.add(2 * pairs + p).read_unaligned());
+                let s3 = i32x4_splat(x.add(3 * pairs + p).read_unaligned());
+                a00 = i32x4_add(a00, i32x4_dot_i16x8(s0, w0));
+                a01 = i32x4_add(a01, i32x4_dot_i16x8(s0, w1));
+                a10 = i32x4_add(a10, i32x4_dot_i16x8(s1, w0));
+                a11 = i32x4_add(a11, i32x4_dot_i16x8(s1, w1));
+                a20 = i32x4_add(a20, i32x4_dot_i16x8(s2, w0));
+                a21 = i32x4_add(a21, i32x4_dot_i16x8(s2, w1));
+                a30 = i32x4_add(a30, i32x4_dot_i16x8(s3, w0));
+                a31 = i32x4_add(a31, i32x4_dot_i16x8(s3, w1));
+            }
+            for (r, (lo, hi)) in [(a00, a01), (a10, a11), (a20, a21), (a30, a31)].into_iter().enumerate() {
+                add_chunk(acc.add(r * row), lo);
+                add_chunk(acc.add(r * row + 4), hi);
+            }
+            start = end;
         }
     }
 }
 
 /// One row, one block of four outputs.
 #[inline(always)]
-unsafe fn row4_i16(x: *const i32, pairs: usize, w: *const i16, acc: *mut i32) {
+unsafe fn row4_i16(x: *const i32, pairs: usize, w: *const i16, acc: *mut f32) {
     // SAFETY: the caller guarantees `pairs` values at x, `pairs × 8` at w and 4 at acc.
     unsafe {
-        let mut a = i32x4_splat(0);
-        for p in 0..pairs {
-            a = i32x4_add(a, i32x4_dot_i16x8(i32x4_splat(x.add(p).read_unaligned()), v128_load(w.add(p * 8) as *const v128)));
+        v128_store(acc as *mut v128, f32x4_splat(0.0));
+        let mut start = 0;
+        while start < pairs {
+            let end = pairs.min(start + super::I16_CHUNK);
+            let mut a = i32x4_splat(0);
+            for p in start..end {
+                a = i32x4_add(a, i32x4_dot_i16x8(i32x4_splat(x.add(p).read_unaligned()), v128_load(w.add(p * 8) as *const v128)));
+            }
+            add_chunk(acc, a);
+            start = end;
         }
-        v128_store(acc as *mut v128, a);
     }
 }
 
@@ -356,14 +378,14 @@ pub fn quantise_row(row: &[f32], inv: f32, qmax: f32, out: &mut [i16]) {
     super::scalar::quantise_row(&row[i..], inv, qmax, &mut out[i..]);
 }
 
-pub fn dequantise_row(acc: &[i32], x_scale: f32, w_scale: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
+pub fn dequantise_row(acc: &[f32], x_scale: f32, w_scale: &[f32], bias: &[f32], relu: bool, y: &mut [f32]) {
     let (m, xs) = (y.len(), f32x4_splat(x_scale));
     let mut o = 0;
     while o + 4 <= m {
         // SAFETY: o + 4 <= m, and the caller checked acc, w_scale and bias hold m values.
         unsafe {
             let scale = f32x4_mul(xs, load(w_scale.as_ptr().add(o)));
-            let v = f32x4_add(f32x4_mul(f32x4_convert_i32x4(v128_load(acc.as_ptr().add(o) as *const v128)), scale), load(bias.as_ptr().add(o)));
+            let v = f32x4_add(f32x4_mul(load(acc.as_ptr().add(o)), scale), load(bias.as_ptr().add(o)));
             store(y.as_mut_ptr().add(o), v, relu);
         }
         o += 4;

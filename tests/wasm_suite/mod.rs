@@ -179,7 +179,8 @@ pub fn kernels_match_the_f64_reference() {
 /// on the scalar code, speaks for this build.
 pub fn int16_kernels_equal_scalar_exactly() {
     let fill = |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 250.0 - 2.0).collect() };
-    for &(rows, pairs, blocks) in &[(1, 1, 1), (1, 11, 32), (3, 64, 16), (4, 12, 32), (9, 64, 4), (50, 12, 33), (7, 3, 1)] {
+    // Pair counts below, at and past the kernel's chunk of 16, and several chunks.
+    for &(rows, pairs, blocks) in &[(1, 1, 1), (1, 11, 32), (3, 64, 16), (4, 12, 32), (9, 64, 4), (50, 12, 33), (7, 3, 1), (4, 16, 2), (8, 17, 4), (5, 40, 3)] {
         let k = 2 * pairs - (rows % 2);
         let x = fill(rows * k, 1);
         let mut q = vec![0i16; rows * 2 * pairs];
@@ -191,10 +192,10 @@ pub fn int16_kernels_equal_scalar_exactly() {
             assert_eq!(&out[..], &want[..], "quantise {rows}x{k}");
         }
         let w: Vec<i16> = (0..blocks * pairs * 8).map(|i| ((i * 7919) % 18001) as i16 - 9000).collect();
-        let (mut fast, mut slow) = (vec![0i32; rows * blocks * 4], vec![1i32; rows * blocks * 4]);
+        let (mut fast, mut slow) = (vec![0f32; rows * blocks * 4], vec![1f32; rows * blocks * 4]);
         simd::dense_i16(rows, pairs, blocks, &q, &w, &mut fast);
         simd::scalar::dense_i16(rows, pairs, blocks, &q, &w, &mut slow);
-        assert_eq!(fast, slow, "dense_i16 {rows}x{pairs}x{blocks}");
+        assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "dense_i16 {rows}x{pairs}x{blocks}");
         let (ws, b) = (fill(blocks * 4, 2).iter().map(|v| v.abs() * 1e-4).collect::<Vec<f32>>(), fill(blocks * 4 - 1, 3));
         for act in [Activation::Identity, Activation::Relu] {
             let (mut y, mut want) = (vec![0.0f32; blocks * 4 - 1], vec![1.0f32; blocks * 4 - 1]);
