@@ -14,8 +14,8 @@ export interface Ranker {
   readonly precision: "f32" | "int16";
   /**
    * `"int16"` quantises the actor's wide layers (16-bit weights and inputs,
-   * i32 sums): faster with simd128; the ranking can differ from f32 where
-   * scores are within about 0.2% of the request's range (README, Performance).
+   * i32 sums): faster with simd128; a fused score moves by under 0.2% of the
+   * request's score range, which reorders near-ties (README, Performance).
    */
   setPrecision(precision: "f32" | "int16"): void;
   /** Feature names by group, objectives, normalisation and action ranges. */
