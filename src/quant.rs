@@ -203,16 +203,16 @@ impl QuantActor {
         sc.shared.resize(first.outputs(), 0.0);
         first.forward_rows_upto(actor.shared_inputs, x_shared, &mut sc.shared);
         let last = self.layers.len() - 1;
-        sc.a.clear();
-        sc.a.extend_from_slice(x_rows);
         for (i, (layer, f)) in self.layers.iter().zip(&actor.layers).enumerate() {
             let act = if i == last { Activation::Identity } else { Activation::Relu };
             sc.b.resize(rows * f.outputs(), 0.0);
+            // The first layer reads the caller's rows in place; later ones the previous output.
+            let input: &[f32] = if i == 0 { x_rows } else { &sc.a };
             match (layer, i) {
-                (Some(q), 0) => q.forward(&sc.a, rows, Some(&sc.shared), act, &mut sc.b, &mut sc.q),
-                (Some(q), _) => q.forward(&sc.a, rows, None, act, &mut sc.b, &mut sc.q),
-                (None, 0) => f.forward_rows_from(actor.shared_inputs, &sc.a, rows, &sc.shared, act, &mut sc.b),
-                (None, _) => f.forward(&sc.a, rows, act, &mut sc.b),
+                (Some(q), 0) => q.forward(input, rows, Some(&sc.shared), act, &mut sc.b, &mut sc.q),
+                (Some(q), _) => q.forward(input, rows, None, act, &mut sc.b, &mut sc.q),
+                (None, 0) => f.forward_rows_from(actor.shared_inputs, input, rows, &sc.shared, act, &mut sc.b),
+                (None, _) => f.forward(input, rows, act, &mut sc.b),
             }
             std::mem::swap(&mut sc.a, &mut sc.b);
         }

@@ -52,6 +52,12 @@ for (const flavour of ["relaxed", "simd", "scalar"]) {
     assert.throws(() => r.rank({ ...request, topK: 0 }), { message: "topK: 0 is out of range 1..=5" });
     assert.throws(() => r.rank({ ...request, items: [] }), { message: "items: no candidates: the list is empty" });
     assert.throws(() => r.rank({ ...request, items: "x" }), { message: /^items: / });
+    // Values JSON cannot hold are named, and a cycle ends at the depth limit, not in a stack overflow.
+    assert.throws(() => r.rank({ ...request, topK: 3n }), { message: "topK: is a function, symbol or BigInt, which JSON cannot hold" });
+    const cyclic = structuredClone(request);
+    cyclic.items[0].features.self = cyclic.items[0].features;
+    assert.throws(() => r.rank(cyclic), { message: /^items\[0\]\.features(\.self)+(\.\w+)?: is nested more than 64 levels deep \(a cycle\?\)$/ });
+    assert.throws(() => r.rank(request, { explore: { width: 0.1, perItem: "yes" } }), { message: 'options.explore.perItem: is a string ("yes"), expected true or false' });
     assert.throws(() => r.rankColumnar(new Float32Array(2), new Float32Array(1), new Float32Array(3), new Float32Array(7), 0), {
       message: "scores: length 7 is not a multiple of 3 objectives",
     });
